@@ -1,0 +1,246 @@
+"""The `phiwall` command: run the proxy, scan files offline, check policies.
+
+Exit status: 0 success (nothing would be blocked), 1 something would be blocked or a policy is invalid,
+2 usage errors (bad arguments, missing files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from phiwall import home
+from phiwall.errors import PolicyError
+
+EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return EXIT_USAGE
+    if extra and args.cmd != "run":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="phiwall", description="Stop PHI and medical images on their way to AI chatbots.")
+    sub = p.add_subparsers(dest="cmd")
+
+    run = sub.add_parser("run", help="start the proxy", description="Start the proxy. Arguments after -- go to mitmdump.")
+    run.add_argument("--policy", help="policy YAML (default: the embedded default policy)")
+    run.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    run.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    run.add_argument("--mode", choices=("enforce", "shadow"), default="enforce", help="shadow: audit only, change nothing")
+    run.add_argument("--audit-file", help="JSON Lines audit file (default ~/.phiwall/audit.jsonl)")
+    run.add_argument("--workers", type=int, default=2, help="inspection worker processes (default 2)")
+    run.set_defaults(func=cmd_run)
+
+    scan = sub.add_parser("scan", help="inspect files offline with the same detectors and policy")
+    scan.add_argument("paths", nargs="+", help="files or folders; a .jsonl file is read as records with id and text")
+    scan.add_argument("--policy", help="policy YAML (default: the embedded default policy)")
+    scan.add_argument("--json", action="store_true", help="one JSON object per file or record")
+    scan.set_defaults(func=cmd_scan)
+
+    pol = sub.add_parser("policy", help="work with policy files")
+    polsub = pol.add_subparsers(dest="polcmd")
+    check = polsub.add_parser("check", help="validate policy files: every problem with file, line and field")
+    check.add_argument("files", nargs="+")
+    check.set_defaults(func=cmd_policy_check)
+    return p
+
+
+# -- run --------------------------------------------------------------------------------------------------------
+
+
+def mitmdump_args(args: argparse.Namespace, max_body: int) -> list[str]:
+    from phiwall import mitm_entry
+    from phiwall.extractors import allow_hosts_pattern
+
+    confdir = home.default_confdir()
+    out = [
+        "-s", str(Path(mitm_entry.__file__)),
+        "--listen-host", args.host,
+        "--listen-port", str(args.port),
+        "--set", f"confdir={confdir}",
+        "--set", "connection_strategy=lazy",
+        "--set", f"allow_hosts={allow_hosts_pattern()}",
+        "--set", f"body_size_limit={max_body + 1024 * 1024}",
+        "--set", "flow_detail=0",
+        "--set", f"phiwall_mode={args.mode}",
+        "--set", f"phiwall_workers={args.workers}",
+    ]
+    if args.policy:
+        out += ["--set", f"phiwall_policy={Path(args.policy).resolve()}"]
+    if args.audit_file:
+        out += ["--set", f"phiwall_audit_file={Path(args.audit_file).expanduser().resolve()}"]
+    return out + list(args.extra or [])
+
+
+def ensure_ca() -> Path:
+    """Create the proxy CA now, so we can print where it is before the proxy starts."""
+    from mitmproxy.certs import CertStore
+
+    confdir = home.default_confdir()
+    confdir.mkdir(parents=True, exist_ok=True)
+    CertStore.from_store(confdir, "mitmproxy", 2048)
+    return confdir / "mitmproxy-ca-cert.pem"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from phiwall.policy import load_policy
+
+    try:
+        source = load_policy(args.policy)
+    except PolicyError as e:
+        print(f"phiwall: cannot start, the policy is invalid:\n{e}", file=sys.stderr)
+        return EXIT_FOUND
+    extra = list(args.extra or [])
+    if extra and extra[0] == "--":
+        extra = extra[1:]
+    args.extra = extra
+    ca = ensure_ca()
+    audit = args.audit_file or str(home.default_audit_file())
+    proxy = f"http://{args.host}:{args.port}"
+    print(
+        f"phiwall: policy {source.model.id} ({source.path}), mode {args.mode}, audit {audit}\n"
+        f"phiwall: listening on {proxy}. Point clients at it and trust its CA:\n"
+        f"    export HTTPS_PROXY={proxy} HTTP_PROXY={proxy}\n"
+        f"    export SSL_CERT_FILE={ca} REQUESTS_CA_BUNDLE={ca}\n"
+        f"    export GRPC_DEFAULT_SSL_ROOTS_FILE_PATH={ca}   # gRPC clients (xai-sdk)\n"
+        f"  Browsers: import {ca} as a trusted authority (docs/deployment.md).",
+        flush=True,
+    )
+    argv = mitmdump_args(args, source.model.defaults.max_body_bytes)
+    exe = Path(sys.executable).with_name("mitmdump")
+    if not exe.exists():
+        found = shutil.which("mitmdump")
+        exe = Path(found) if found else exe
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    os.execv(str(exe), [str(exe), *argv])
+    return EXIT_OK  # not reached
+
+
+# -- scan -------------------------------------------------------------------------------------------------------
+
+
+def _iter_paths(paths: list[str]) -> Iterator[Path]:
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            yield from sorted(x for x in p.rglob("*") if x.is_file())
+        else:
+            yield p
+
+
+def _finding_json(f: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"detector": f.detector, "entity": f.entity, "score": round(f.score, 3)}
+    for key in ("start", "end", "modality", "bbox", "tag"):
+        v = getattr(f, key)
+        if v is not None:
+            out[key] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from phiwall import digest
+    from phiwall.pipeline import Pipeline
+    from phiwall.policy import Policy
+    from phiwall.policy import load_policy
+
+    try:
+        source = load_policy(args.policy)
+    except PolicyError as e:
+        print(f"phiwall: invalid policy:\n{e}", file=sys.stderr)
+        return EXIT_USAGE
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        print(f"phiwall: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_USAGE
+    digest.set_key(digest.load_or_create_secret(home.default_secret_file()))
+    pipe = Pipeline(Policy(source))
+    blocked = False
+    for path in _iter_paths(args.paths):
+        if path.suffix == ".jsonl":
+            for rec in _read_jsonl(path):
+                ins = pipe.inspect_text(str(rec.get("text", "")))
+                blocked |= _report(args, {"path": str(path), "id": rec.get("id"), "media_type": "text/plain"}, ins)
+            continue
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            print(f"phiwall: cannot read {path}: {e.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+        ins = pipe.inspect_bytes(data, path.name)
+        media = ins.parts[0].media_type if ins.parts else None
+        blocked |= _report(args, {"path": str(path), "media_type": media}, ins)
+    return EXIT_FOUND if blocked else EXIT_OK
+
+
+def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                print(f"phiwall: {path}:{n}: not a JSON record, skipped", file=sys.stderr)
+                continue
+            if isinstance(rec, dict):
+                yield rec
+
+
+def _report(args: argparse.Namespace, head: dict[str, Any], ins: Any) -> bool:
+    d = ins.decision
+    if args.json:
+        out = dict(head)
+        if out.get("id") is None:
+            out.pop("id", None)
+        out["findings"] = [_finding_json(f) for f in d.findings]
+        out["verdict"] = str(d.verdict)
+        out["rule_ids"] = list(d.rule_ids)
+        if d.error:
+            out["error"] = d.error
+        print(json.dumps(out), flush=True)
+    else:
+        name = head["path"] + (f"#{head['id']}" if head.get("id") is not None else "")
+        counts = ", ".join(f"{k}×{v}" for k, v in d.entity_counts().items()) or "no findings"
+        rules = f" [{', '.join(d.rule_ids)}]" if d.rule_ids else ""
+        print(f"{str(d.verdict).upper():6} {name}: {counts}{rules}" + (f" ({d.error})" if d.error else ""))
+    return d.verdict.name == "BLOCK" or d.verdict.name == "DEIDENTIFY"
+
+
+# -- policy -----------------------------------------------------------------------------------------------------
+
+
+def cmd_policy_check(args: argparse.Namespace) -> int:
+    from phiwall.policy import load_policy
+
+    bad = False
+    for f in args.files:
+        try:
+            src = load_policy(f)
+        except PolicyError as e:
+            bad = True
+            print(str(e))
+            continue
+        print(f"{f}: OK (policy {src.model.id}, {len(src.model.rules)} rules)")
+    return EXIT_FOUND if bad else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

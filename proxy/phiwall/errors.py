@@ -1,0 +1,37 @@
+"""Exceptions phiwall raises, and what each means for the traffic.
+
+PhiWallError
+ ├── PolicyError        the policy file is invalid: startup fails, a reload keeps the last good policy
+ ├── ExtractionError    a request body could not be taken apart: the policy's on_error decides (default block)
+ ├── DetectionError     a detector failed on a part: on_error decides
+ ├── LimitError         a size, pixel, page or archive limit was exceeded: on_error decides, with a clear reason
+ └── InspectionTimeout  inspection took longer than the policy allows: on_error decides
+
+Messages never contain detected values or file bytes: they name kinds, sizes, offsets and fields only.
+"""
+
+from __future__ import annotations
+
+
+class PhiWallError(Exception):
+    """Base class for everything phiwall raises on purpose."""
+
+
+class PolicyError(PhiWallError):
+    """A policy file is invalid. The message names the file, the line and the field, and how to fix it."""
+
+
+class ExtractionError(PhiWallError):
+    """A request body could not be parsed into parts (unknown shape, broken base64, undecodable encoding)."""
+
+
+class DetectionError(PhiWallError):
+    """A detector failed on a part."""
+
+
+class LimitError(PhiWallError):
+    """A configured limit was exceeded (body size, pixels, pages, archive expansion)."""
+
+
+class InspectionTimeout(PhiWallError):
+    """Inspection ran past the policy's time limit."""

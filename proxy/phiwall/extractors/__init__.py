@@ -1,0 +1,88 @@
+"""Which hosts are chatbot services, and which adapter takes their requests apart.
+
+Every service has exactly one row here: its hosts (globs) decide TLS interception (mitmproxy `allow_hosts`),
+and its adapter knows the request shapes. Hosts not listed pass through uninspected and unintercepted.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from phiwall.extractors.base import Adapter
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    name: str
+    title: str  # what a person calls it, used in messages
+    hosts: tuple[str, ...]  # host globs
+    adapter: str  # "module:Class"
+    error_style: str  # how a block answer must look for this service's clients (see phiwall.responses)
+
+
+SERVICES: tuple[Service, ...] = (
+    Service(
+        "openai_api",
+        "the OpenAI API",
+        (
+            "api.openai.com",
+            "us.api.openai.com",
+            "eu.api.openai.com",
+            "ae.api.openai.com",
+            "mtls.api.openai.com",
+            "*.openai.azure.com",
+            "*.cognitiveservices.azure.com",
+        ),
+        "phiwall.extractors.openai_api:OpenAIAdapter",
+        "openai",
+    ),
+    Service("chatgpt_web", "ChatGPT", ("chatgpt.com", "chat.openai.com", "*.chatgpt.com"), "phiwall.extractors.generic:GenericAdapter", "chatgpt"),
+    Service("chatgpt_files", "ChatGPT file storage", ("*.oaiusercontent.com",), "phiwall.extractors.generic:GenericAdapter", "generic"),
+    Service("gemini_api", "the Gemini API", ("generativelanguage.googleapis.com", "*aiplatform.googleapis.com", "aiplatform.*.rep.googleapis.com"), "phiwall.extractors.generic:GenericAdapter", "google"),
+    Service("gemini_web", "Gemini", ("gemini.google.com", "content-push.googleapis.com", "push.clients6.google.com"), "phiwall.extractors.generic:GenericAdapter", "generic"),
+    Service("xai_api", "the xAI API", ("api.x.ai",), "phiwall.extractors.openai_api:OpenAIAdapter", "openai"),
+    Service("grok_web", "Grok", ("grok.com", "*.grok.com"), "phiwall.extractors.generic:GenericAdapter", "generic"),
+    Service("anthropic_api", "the Claude API", ("api.anthropic.com",), "phiwall.extractors.generic:GenericAdapter", "anthropic"),
+    Service("claude_web", "Claude", ("claude.ai", "*.claude.ai"), "phiwall.extractors.generic:GenericAdapter", "generic"),
+)
+
+SERVICE_NAMES = frozenset(s.name for s in SERVICES)
+
+
+@cache
+def _host_regex(globs: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs), re.IGNORECASE)
+
+
+def route(host: str, services: tuple[Service, ...] = SERVICES) -> Service | None:
+    """The service a host belongs to, or None when phiwall must leave the connection alone."""
+    host = host.rstrip(".").lower()
+    for s in services:
+        if _host_regex(s.hosts).fullmatch(host):
+            return s
+    return None
+
+
+def service_by_name(name: str) -> Service | None:
+    return next((s for s in SERVICES if s.name == name), None)
+
+
+def allow_hosts_pattern(services: tuple[Service, ...] = SERVICES) -> str:
+    """A mitmproxy `allow_hosts` regex (matched against "host:port") covering every guarded host."""
+    parts = []
+    for s in services:
+        for g in s.hosts:
+            rx = re.escape(g).replace(r"\*", r"[^:]*")
+            parts.append(rx)
+    return r"^(?:" + "|".join(parts) + r")(?::\d+)?$"
+
+
+@cache
+def adapter_for(service: Service) -> Adapter:
+    module, cls = service.adapter.split(":")
+    factory = getattr(importlib.import_module(module), cls)
+    return factory(service.name)  # type: ignore[no-any-return]

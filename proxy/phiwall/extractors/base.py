@@ -1,0 +1,448 @@
+"""Shared machinery for service adapters: the adapter contract, and the body formats every service reuses
+(JSON walking, data URLs and base64 in both alphabets, multipart, url-encoded forms).
+
+Files are recognised by decoding and sniffing magic bytes, never by the declared MIME type or filename.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from typing import ClassVar
+from typing import Protocol
+
+from phiwall import sniff
+from phiwall.errors import ExtractionError
+from phiwall.model import EndpointKind
+from phiwall.model import Envelope
+from phiwall.model import Finding
+from phiwall.model import Locator
+from phiwall.model import Part
+from phiwall.model import PartKind
+from phiwall.request import RequestData
+
+JsonPath = tuple[str | int, ...]
+
+
+class Adapter(Protocol):
+    """Knows one service's request shapes."""
+
+    service: ClassVar[str]
+
+    def extract(self, req: RequestData, body: bytes) -> Envelope:
+        """Take a decoded request body apart. Raise ExtractionError when the shape is not understood: the policy's
+        `on_error` decides what that means, and the audit event names the endpoint."""
+        ...
+
+
+@dataclass
+class PartCollector:
+    """Builds Parts with unique ids while an adapter walks a body."""
+
+    parts: list[Part] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def _next_id(self) -> str:
+        return f"p{len(self.parts)}"
+
+    def text(self, text: str, locator: Locator) -> None:
+        if text and text.strip():
+            self.parts.append(Part(id=self._next_id(), kind=PartKind.TEXT, locator=locator, text=text))
+
+    def file(
+        self,
+        data: bytes,
+        locator: Locator,
+        *,
+        declared_type: str | None = None,
+        filename: str | None = None,
+    ) -> None:
+        media = sniff.sniff(data)
+        if media == sniff.OCTET and _is_text(data):
+            # A text file (txt, csv, jsonl, code) is inspected as text: PHI travels that way too.
+            self.parts.append(
+                Part(
+                    id=self._next_id(),
+                    kind=PartKind.TEXT,
+                    locator=locator,
+                    text=data.decode("utf-8", errors="replace"),
+                    declared_type=declared_type,
+                    filename=filename,
+                    media_type="text/plain",
+                )
+            )
+            return
+        self.parts.append(
+            Part(
+                id=self._next_id(),
+                kind=PartKind.FILE,
+                locator=locator,
+                data=data,
+                media_type=media,
+                declared_type=declared_type,
+                filename=filename,
+            )
+        )
+
+    def reference(self, locator: Locator, scheme: str) -> None:
+        """The request asks the service to fetch content itself (an http(s) or gs:// URL): the bytes never cross
+        the proxy, so this is evidence of its own that a policy can block, warn on or allow."""
+        pid = f"r{len(self.findings)}"
+        self.findings.append(
+            Finding(
+                detector="adapter",
+                entity="REMOTE_REFERENCE",
+                part_id=pid,
+                score=1.0,
+                tag=scheme,
+                explanation=locator.describe(),
+            )
+        )
+
+    def envelope(self, service: str, endpoint: str, kind: EndpointKind, correlation_id: str | None = None) -> Envelope:
+        return Envelope(
+            service=service,
+            endpoint=endpoint,
+            kind=kind,
+            parts=tuple(self.parts),
+            correlation_id=correlation_id,
+            notes=tuple(self.notes),
+            adapter_findings=tuple(self.findings),
+        )
+
+
+def _is_text(data: bytes) -> bool:
+    if not data:
+        return False
+    sample = data[:4096]
+    try:
+        s = sample.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(sample) - 4:  # a multi-byte character cut at the sample edge is fine
+            return False
+        s = sample[: e.start].decode("utf-8")
+    if not s:
+        return False
+    printable = sum(1 for c in s if c.isprintable() or c in "\r\n\t")
+    return printable / len(s) > 0.97
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# base64 and data URLs
+
+_DATA_URL = re.compile(r"^data:(?P<mime>[^;,]*)(?P<params>(?:;[^;,]*)*?),", re.IGNORECASE)
+_B64_CHARS = re.compile(r"^[A-Za-z0-9+/_\-\s]+={0,2}\s*$")
+_MIN_B64 = 24
+
+
+def decode_b64(s: str) -> bytes:
+    """Decode standard or URL-safe base64, with or without padding or line breaks (google-genai sends URL-safe)."""
+    compact = "".join(s.split())
+    compact = compact.rstrip("=")
+    if "-" in compact or "_" in compact:
+        compact = compact.replace("-", "+").replace("_", "/")
+    pad = (-len(compact)) % 4
+    if pad == 3:
+        raise ExtractionError("broken base64: impossible length")
+    try:
+        return base64.b64decode(compact + "=" * pad, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise ExtractionError(f"broken base64 ({e})") from e
+
+
+def parse_data_url(s: str) -> tuple[str, bytes] | None:
+    """Return (declared mime, bytes) for a data: URL, None if `s` is not one. Broken base64 raises."""
+    m = _DATA_URL.match(s[:256])
+    if not m:
+        return None
+    payload = s[m.end() :]
+    if ";base64" in m.group("params").lower():
+        return m.group("mime") or "", decode_b64(payload)
+    from urllib.parse import unquote_to_bytes
+
+    return m.group("mime") or "", unquote_to_bytes(payload)
+
+
+def maybe_base64_file(s: str) -> bytes | None:
+    """If `s` looks like bare base64 of a real file (sniffed) or of UTF-8 text, return the bytes."""
+    if len(s) < _MIN_B64 or " " in s[:200] or not _B64_CHARS.match(s[:2048]) or not _B64_CHARS.match(s[-64:]):
+        return None
+    head = s[:512]
+    head = head[: len(head) - len(head) % 4]
+    try:
+        prefix = decode_b64(head)
+    except ExtractionError:
+        return None
+    media = sniff.sniff(prefix)
+    if media == sniff.OCTET and len(prefix) >= 132 and prefix[128:132] != b"DICM" and not sniff.looks_like_raw_dicom(prefix):
+        # Not a known file format: still worth decoding if it is base64 of text (a pasted note as a file).
+        if not _is_text(prefix):
+            return None
+    elif media == sniff.OCTET and not _is_text(prefix):
+        return None
+    try:
+        return decode_b64(s)
+    except ExtractionError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# JSON
+
+# Keys whose string values are protocol metadata, not user content. Everything else is inspected.
+METADATA_KEYS = frozenset(
+    {
+        "model",
+        "role",
+        "type",
+        "object",
+        "detail",
+        "format",
+        "purpose",
+        "mime_type",
+        "mimeType",
+        "media_type",
+        "content_type",
+        "tool_choice",
+        "reasoning_effort",
+        "service_tier",
+        "response_format",
+        "modalities",
+        "voice",
+        "id",
+        "parent_message_id",
+        "conversation_id",
+        "timezone",
+        "locale",
+        "action",
+        "stop",
+        "encoding_format",
+        "user",
+        "previous_response_id",
+        "truncation",
+        "status",
+        "finish_reason",
+        "cache_control",
+        "effort",
+        "file_id",
+        "fileId",
+        "upload_id",
+        "websocket_request_id",
+        "event_id",
+        "session_id",
+    }
+)
+
+URL_KEYS = frozenset({"url", "image_url", "file_url", "fileUri", "file_uri", "uri", "document_url"})
+
+
+def load_json(body: bytes, what: str = "request body") -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        pos = getattr(e, "pos", None)
+        where = f" at byte {pos}" if pos is not None else ""
+        raise ExtractionError(f"{what} is not valid JSON{where}") from e
+
+
+def walk_json(
+    value: Any,
+    collector: PartCollector,
+    *,
+    path: JsonPath = (),
+    container: str = "json",
+    skip_keys: frozenset[str] = METADATA_KEYS,
+    strict_b64_keys: frozenset[str] = frozenset(),
+) -> None:
+    """Turn every user-content string in a JSON document into a Part.
+
+    Data URLs and bare base64 that decode to a file become file parts; http(s)/gs URLs under URL-ish keys become
+    REMOTE_REFERENCE evidence; other strings become text parts. Keys in `strict_b64_keys` must hold valid
+    base64: a broken value there raises ExtractionError instead of being read as text.
+    """
+    stack: list[tuple[JsonPath, Any, str | None]] = [(path, value, None)]
+    while stack:
+        p, v, key = stack.pop()
+        if isinstance(v, dict):
+            for k in reversed(list(v)):
+                if k in skip_keys and not isinstance(v[k], (dict, list)):
+                    continue
+                stack.append((p + (k,), v[k], k))
+        elif isinstance(v, list):
+            for i in range(len(v) - 1, -1, -1):
+                stack.append((p + (i,), v[i], key))
+        elif isinstance(v, str):
+            _classify_string(v, p, key, collector, container, strict_b64_keys)
+
+
+def _classify_string(
+    s: str, p: JsonPath, key: str | None, collector: PartCollector, container: str, strict: frozenset[str]
+) -> None:
+    loc_c: Any = container
+    if s.startswith("data:") or s.startswith("DATA:"):
+        try:
+            parsed = parse_data_url(s)
+        except ExtractionError as e:
+            raise ExtractionError(f"{e} in a data URL at {'.'.join(map(str, p))}") from None
+        if parsed is not None:
+            mime, data = parsed
+            collector.file(data, Locator(loc_c, p, "data-url"), declared_type=mime or None)
+            return
+    low = s[:16].lower()
+    if key in URL_KEYS or low.startswith(("http://", "https://", "gs://", "s3://")):
+        scheme = low.split(":", 1)[0]
+        if scheme in ("http", "https", "gs", "s3") and "://" in s[:16] and " " not in s.strip():
+            collector.reference(Locator(loc_c, p, "utf8"), scheme)
+            return
+    if key in strict:
+        try:
+            data = decode_b64(s)
+        except ExtractionError as e:
+            raise ExtractionError(f"{e} at {'.'.join(map(str, p))}") from None
+        collector.file(data, Locator(loc_c, p, "base64"))
+        return
+    data = maybe_base64_file(s)
+    if data is not None:
+        collector.file(data, Locator(loc_c, p, "base64"))
+        return
+    collector.text(s, Locator(loc_c, p, "utf8"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# multipart/form-data (a real parser: naive splitting corrupts binaries ending in CR or LF)
+
+
+@dataclass(frozen=True, slots=True)
+class MultipartField:
+    name: str
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+
+_BOUNDARY = re.compile(r'boundary=(?:"([^"]+)"|([^;\s]+))', re.IGNORECASE)
+
+
+def multipart_boundary(content_type: str) -> str | None:
+    m = _BOUNDARY.search(content_type)
+    return (m.group(1) or m.group(2)) if m else None
+
+
+def parse_multipart(body: bytes, content_type: str) -> list[MultipartField]:
+    boundary = multipart_boundary(content_type)
+    if not boundary:
+        raise ExtractionError("multipart body has no boundary in its Content-Type")
+    delim = b"--" + boundary.encode("latin-1")
+    fields: list[MultipartField] = []
+    pos = body.find(delim)
+    if pos < 0:
+        raise ExtractionError("multipart body does not contain its boundary")
+    while True:
+        pos += len(delim)
+        if body[pos : pos + 2] == b"--":
+            break  # closing delimiter
+        eol = body.find(b"\r\n", pos)
+        if eol < 0:
+            raise ExtractionError("multipart body is truncated (delimiter line)")
+        start = eol + 2
+        nxt = body.find(b"\r\n" + delim, start)
+        if nxt < 0:
+            raise ExtractionError("multipart body is truncated (no closing boundary)")
+        chunk = body[start:nxt]
+        head_end = chunk.find(b"\r\n\r\n")
+        if head_end < 0:
+            raise ExtractionError("multipart part has no header/body separator")
+        headers = _part_headers(chunk[:head_end])
+        disp = headers.get("content-disposition", "")
+        name = _disp_param(disp, "name") or ""
+        filename = _disp_param(disp, "filename")
+        fields.append(MultipartField(name, filename, headers.get("content-type"), chunk[head_end + 4 :]))
+        pos = nxt + 2
+    return fields
+
+
+def _part_headers(raw: bytes) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in raw.decode("utf-8", errors="replace").split("\r\n"):
+        if ":" in line:
+            k, v = line.split(":", 1)
+            out[k.strip().lower()] = v.strip()
+    return out
+
+
+def _disp_param(disp: str, param: str) -> str | None:
+    m = re.search(rf'(?:^|;)\s*{param}\*?=(?:"((?:[^"\\]|\\.)*)"|([^;]*))', disp, re.IGNORECASE)
+    if not m:
+        return None
+    return (m.group(1) if m.group(1) is not None else m.group(2)).strip()
+
+
+def collect_multipart(body: bytes, content_type: str, collector: PartCollector) -> list[MultipartField]:
+    """Every file field becomes a file part (sniffed); every text field a text part."""
+    fields = parse_multipart(body, content_type)
+    for i, f in enumerate(fields):
+        loc = Locator("multipart", (f.name, i), "raw")
+        if f.filename is not None or not _is_text(f.data):
+            collector.file(f.data, loc, declared_type=f.content_type, filename=f.filename)
+        else:
+            collector.text(f.data.decode("utf-8", errors="replace"), loc)
+    return fields
+
+
+def iter_form(body: bytes) -> Iterator[tuple[str, str]]:
+    from urllib.parse import parse_qsl
+
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ExtractionError("form body is not UTF-8") from e
+    yield from parse_qsl(text, keep_blank_values=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# anything
+
+
+def collect_any(body: bytes, content_type: str, collector: PartCollector, *, container: str = "body") -> str:
+    """Generic extraction for a body of unknown shape: returns which shape it was ("json", "multipart", ...)."""
+    if not body:
+        return "empty"
+    media = sniff.sniff(body)
+    if media != sniff.OCTET:
+        collector.file(body, Locator("body", (), "raw"), declared_type=content_type or None)
+        return "file"
+    if content_type.startswith("multipart/") and multipart_boundary(content_type):
+        collect_multipart(body, content_type, collector)
+        return "multipart"
+    stripped = body.lstrip()[:1]
+    if stripped in (b"{", b"["):
+        try:
+            doc = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            doc = None
+        if doc is not None:
+            walk_json(doc, collector, container=container)
+            return "json"
+    if content_type == "application/x-www-form-urlencoded" and _is_text(body):
+        for i, (k, v) in enumerate(iter_form(body)):
+            sub = v.lstrip()[:1]
+            if sub in ("[", "{"):
+                try:
+                    walk_json(json.loads(v), collector, path=(k, i), container="form")
+                    continue
+                except json.JSONDecodeError:
+                    pass
+            _classify_string(v, (k, i), k, collector, "form", frozenset())
+        return "form"
+    if _is_text(body):
+        collector.text(body.decode("utf-8", errors="replace"), Locator("body", (), "utf8"))
+        return "text"
+    collector.file(body, Locator("body", (), "raw"), declared_type=content_type or None)
+    return "binary"

@@ -1,0 +1,141 @@
+"""The plain data that flows through phiwall: parts in, findings out, one decision per request.
+
+Nothing here knows about mitmproxy, HTTP or YAML, so extractors, detectors and the policy engine can be tested
+(and run in worker processes) without a proxy. Every object is picklable: whole envelopes cross the process
+boundary to the detector pool.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Literal
+
+
+class PartKind(enum.StrEnum):
+    TEXT = "text"
+    FILE = "file"
+
+
+ContainerKind = Literal["json", "form", "multipart", "body", "query", "websocket", "header", "archive", "grpc"]
+Encoding = Literal["utf8", "base64", "base64url", "data-url", "raw", "text"]
+
+
+@dataclass(frozen=True, slots=True)
+class Locator:
+    """Where a part lives in the request, so a de-identified version can be written back to the same place.
+
+    `path` is a JSON path for JSON bodies (("messages", 0, "content", 1, "image_url", "url")), the field name and
+    index for multipart and forms, or the member name inside an archive. `encoding` says how the bytes were
+    wrapped at that place, which a rewrite must reproduce.
+    """
+
+    container: ContainerKind
+    path: tuple[str | int, ...] = ()
+    encoding: Encoding = "raw"
+
+    def describe(self) -> str:
+        """A PHI-free human name for the location, used in audit events and `scan` output."""
+        inner = ".".join(str(p) for p in self.path)
+        return f"{self.container}:{inner}" if inner else self.container
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One piece of user content: a text or a file, as found in a request (or in a file on disk)."""
+
+    id: str
+    kind: PartKind
+    locator: Locator
+    text: str | None = None
+    data: bytes | None = None
+    media_type: str | None = None  # sniffed from magic bytes, never from Content-Type or filename
+    declared_type: str | None = None  # what the client claimed; kept for audit only
+    filename: str | None = None
+    parent_id: str | None = None  # set for items found inside a container (archive member, PDF page image)
+
+    @property
+    def size(self) -> int:
+        if self.data is not None:
+            return len(self.data)
+        return len(self.text.encode("utf-8")) if self.text is not None else 0
+
+
+class EndpointKind(enum.StrEnum):
+    CHAT = "chat"
+    UPLOAD = "upload"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """What one request carries, after the service adapter has taken it apart."""
+
+    service: str  # "openai_api", "chatgpt_web", ... or "file" for `phiwall scan`
+    endpoint: str  # a stable, PHI-free endpoint name: "chat.completions", "files.create", "generic", ...
+    kind: EndpointKind
+    parts: tuple[Part, ...]
+    correlation_id: str | None = None  # e.g. an upload id linking several requests
+    notes: tuple[str, ...] = ()  # PHI-free remarks from the adapter (e.g. "unparsed field x"), audited
+    adapter_findings: tuple[Finding, ...] = ()  # evidence the adapter itself saw (REMOTE_REFERENCE, blocked file id)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Evidence that a part holds PHI or a medical object. Never carries the detected value itself."""
+
+    detector: str  # Detector.name: stable id used in YAML and audit
+    entity: str  # "PERSON", "MRN", "DICOM_FILE", "DICOM_TAG:PatientName", "MEDICAL_IMAGE", ...
+    part_id: str
+    score: float
+    start: int | None = None  # character span in the part's text
+    end: int | None = None
+    bbox: tuple[int, int, int, int] | None = None  # pixel region x, y, w, h
+    tag: str | None = None  # DICOM keyword or similar PHI-free qualifier
+    modality: str | None = None  # DICOM Modality or medical-image modality guess
+    digest: str | None = None  # keyed HMAC of the value, for correlation without disclosure
+    explanation: str = ""  # which pattern or rule fired; never the value
+
+
+class Verdict(enum.IntEnum):
+    """Ordered so that max() is the strictest."""
+
+    ALLOW = 0
+    WARN = 1
+    DEIDENTIFY = 2
+    BLOCK = 3
+
+    @classmethod
+    def parse(cls, value: str) -> Verdict:
+        return cls[value.upper()]
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class RuleHit:
+    """One rule that fired, with the PHI-free message a person will read."""
+
+    rule_id: str
+    verdict: Verdict
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    verdict: Verdict
+    rule_ids: tuple[str, ...]
+    reasons: tuple[str, ...]  # human readable, PHI-free
+    findings: tuple[Finding, ...] = ()
+    error: str | None = None  # PHI-free description when the verdict came from on_error
+    hits: tuple[RuleHit, ...] = field(default=())
+
+    def entity_counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(f.entity for f in self.findings).items()))
+
+
+def entity_counts(findings: tuple[Finding, ...] | list[Finding]) -> dict[str, int]:
+    return dict(sorted(Counter(f.entity for f in findings).items()))

@@ -1,0 +1,136 @@
+"""Inspection off mitmproxy's event loop: a small set of warmed worker processes, one task at a time each.
+
+CPU-bound Python (spaCy NER, pixel work, pydicom) holds the GIL, so threads would stall every other client; a
+process per worker keeps the proxy responsive (measured in bench/). Each worker is its own single-process
+executor so that a task that runs past its time limit can be killed alone, without failing the requests other
+workers are serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+from concurrent.futures import BrokenExecutor
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from phiwall import digest
+from phiwall.errors import InspectionTimeout
+from phiwall.extractors import service_by_name
+from phiwall.pipeline import Inspection
+from phiwall.pipeline import Pipeline
+from phiwall.policy import Policy
+from phiwall.policy import PolicySource
+from phiwall.request import RequestData
+
+log = logging.getLogger("phiwall")
+
+# --- inside a worker process -------------------------------------------------------------------------------------
+
+_pipelines: dict[str, Pipeline] = {}
+
+
+def _init_worker(secret: bytes) -> None:
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    digest.set_key(secret)
+
+
+def pipeline_for(source: PolicySource) -> Pipeline:
+    """The pipeline for a policy, built once per process and reused (engines are expensive to build)."""
+    pipe = _pipelines.get(source.sha256)
+    if pipe is None:
+        _pipelines.clear()  # one policy at a time: a reload replaces the engines
+        pipe = Pipeline(Policy(source))
+        _pipelines[source.sha256] = pipe
+    return pipe
+
+
+def _inspect(source: PolicySource, req: RequestData, service: str | None) -> Inspection:
+    svc = service_by_name(service) if service else None
+    return pipeline_for(source).inspect_request(req, svc)
+
+
+def _warm(source: PolicySource) -> float:
+    import time
+
+    t0 = time.perf_counter()
+    pipe = pipeline_for(source)
+    pipe.inspect_text("Warm-up note for Jane Example, MRN 0000000, seen 2020-01-01.")
+    return time.perf_counter() - t0
+
+
+# --- in the proxy process ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Worker:
+    executor: ProcessPoolExecutor
+    busy: int = 0
+
+
+class InspectorPool:
+    """Bounded concurrency (one task per worker, the rest queue), per-task time limit, self-healing workers."""
+
+    def __init__(self, workers: int, secret: bytes) -> None:
+        self.size = max(1, workers)
+        self.secret = secret
+        self._ctx = multiprocessing.get_context("spawn")  # never fork a process that runs an event loop
+        self._workers = [self._new_worker() for _ in range(self.size)]
+        self._sem: asyncio.Semaphore | None = None
+        self._source: PolicySource | None = None
+
+    def _new_worker(self) -> _Worker:
+        ex = ProcessPoolExecutor(
+            max_workers=1, mp_context=self._ctx, initializer=_init_worker, initargs=(self.secret,)
+        )
+        return _Worker(ex)
+
+    def warm(self, source: PolicySource) -> None:
+        """Start every worker and build its engines now, not on the first user's request."""
+        self._source = source
+        for w in self._workers:
+            w.executor.submit(_warm, source)
+
+    async def inspect(self, source: PolicySource, req: RequestData, service: str | None, timeout: float) -> Inspection:
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.size)
+        async with self._sem:
+            w = min(self._workers, key=lambda x: x.busy)
+            w.busy += 1
+            try:
+                fut = w.executor.submit(_inspect, source, req, service)
+                try:
+                    return await asyncio.wait_for(asyncio.wrap_future(fut), timeout)
+                except TimeoutError:
+                    self._replace(w)
+                    raise InspectionTimeout(f"inspection took longer than the policy's {timeout:g} s limit") from None
+                except BrokenExecutor:
+                    self._replace(w)
+                    raise InspectionTimeout("the inspection worker stopped unexpectedly") from None
+            finally:
+                w.busy -= 1
+
+    def _replace(self, w: _Worker) -> None:
+        """Kill a stuck worker and start a fresh one in its place."""
+        try:
+            idx = self._workers.index(w)
+        except ValueError:
+            return
+        procs = list(getattr(w.executor, "_processes", {}).values())  # no public API to kill a running task
+        for p in procs:
+            p.kill()
+        w.executor.shutdown(wait=False, cancel_futures=True)
+        self._workers[idx] = new = self._new_worker()
+        if self._source is not None:
+            new.executor.submit(_warm, self._source)
+        log.warning("phiwall: replaced an inspection worker after a timeout or crash")
+
+    def close(self) -> None:
+        for w in self._workers:
+            for p in list(getattr(w.executor, "_processes", {}).values()):
+                p.kill()
+            w.executor.shutdown(wait=False, cancel_futures=True)

