@@ -191,6 +191,17 @@ class PhiWall:
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
             return
+        try:
+            await self._request(flow)
+        except Exception:  # fail closed: a bug in phiwall must never let a guarded request through
+            log.exception("phiwall: request hook failed")
+            if flow.metadata.get(META) is not None and flow.response is None:
+                flow.response = http.Response.make(
+                    500, b'{"error": {"message": "phiwall could not inspect this request (internal error)", '
+                    b'"type": "phiwall_error"}}', {"content-type": "application/json"}
+                )
+
+    async def _request(self, flow: http.HTTPFlow) -> None:
         meta = flow.metadata.get(META)
         if meta is None:
             service = route(flow.request.pretty_host)
@@ -211,8 +222,15 @@ class PhiWall:
         req = self._request_data(flow)
         try:
             inspection = await self._inspect(req, service)
+        except InspectionTimeout as e:
+            self._answer_error(flow, service, str(e), status=504)
+            return
         except PhiWallError as e:
             self._answer_error(flow, service, str(e))
+            return
+        except Exception as e:  # noqa: BLE001 - fail closed: an unexpected error must never let the request pass
+            log.exception("phiwall: inspection failed")
+            self._answer_error(flow, service, f"internal inspection error ({type(e).__name__})", status=500)
             return
         self._apply(flow, service, inspection)
 
@@ -286,7 +304,10 @@ class PhiWall:
         applied = "none"
         if not shadow:
             if d.verdict >= Verdict.DEIDENTIFY:  # de-identification is not available yet: fail closed
-                answer = block_answer(service.error_style, " ".join(d.reasons), incident=incident, rule_ids=d.rule_ids)
+                status = _ERROR_STATUS.get(d.error_kind or "", 403)
+                answer = block_answer(
+                    service.error_style, " ".join(d.reasons), status=status, incident=incident, rule_ids=d.rule_ids
+                )
                 actions.respond(flow, answer)
                 applied = "block"
             elif d.verdict == Verdict.WARN:
@@ -297,7 +318,7 @@ class PhiWall:
         self._emit(self._event(flow, inspection, verdict=str(d.verdict), applied=applied, rule_ids=d.rule_ids, incident=incident))
         meta["audited"] = True
 
-    def _answer_error(self, flow: http.HTTPFlow, service: Service, reason: str, status: int = 400) -> None:
+    def _answer_error(self, flow: http.HTTPFlow, service: Service, reason: str, status: int = 422) -> None:
         """A request phiwall could not inspect: the on_error verdict, a clear answer, and an audit event."""
         assert self.policy is not None
         d = self.policy.error_decision(service.name, reason)
@@ -308,8 +329,8 @@ class PhiWall:
         applied = "none" if shadow else str(d.verdict)
         if not shadow:
             if d.verdict == Verdict.BLOCK:
-                code = status if status != 400 else (422 if "valid" in reason or "broken" in reason else 400)
-                actions.respond(flow, block_answer(service.error_style, d.reasons[0], status=code, incident=incident, rule_ids=d.rule_ids))
+                answer = block_answer(service.error_style, d.reasons[0], status=status, incident=incident, rule_ids=d.rule_ids)
+                actions.respond(flow, answer)
             elif d.verdict == Verdict.WARN:
                 meta["warn"] = d.reasons[0]
         self._emit(self._event(flow, None, verdict=str(d.verdict), applied=applied, rule_ids=d.rule_ids, reason=reason, incident=incident))
@@ -350,6 +371,10 @@ class PhiWall:
             self.audit.emit(event)
         except OSError as e:  # an unwritable audit file must be loud, but must not take the proxy down
             log.error("phiwall: cannot write audit event: %s", e.strerror)
+
+
+# How an on_error block is answered: too big → 413, could not parse → 422, too slow → 504; policy blocks are 403.
+_ERROR_STATUS = {"limit": 413, "unparseable": 422, "timeout": 504, "detector": 422}
 
 
 def _who(flow: http.HTTPFlow) -> Who:

@@ -97,6 +97,9 @@ class Finding:
     modality: str | None = None  # DICOM Modality or medical-image modality guess
     digest: str | None = None  # keyed HMAC of the value, for correlation without disclosure
     explanation: str = ""  # which pattern or rule fired; never the value
+    # Non-identifying DICOM attributes of the whole file (Modality, BurnedInAnnotation, SOPClassUID,
+    # BodyPartExamined, ImageType) as (keyword, value) pairs, for policy `dicom:` conditions. Never PHI.
+    attrs: tuple[tuple[str, str], ...] = ()
 
 
 class Verdict(enum.IntEnum):
@@ -131,6 +134,7 @@ class Decision:
     reasons: tuple[str, ...]  # human readable, PHI-free
     findings: tuple[Finding, ...] = ()
     error: str | None = None  # PHI-free description when the verdict came from on_error
+    error_kind: str | None = None  # "limit", "unparseable", "timeout", "detector": decides the HTTP status
     hits: tuple[RuleHit, ...] = field(default=())
 
     def entity_counts(self) -> dict[str, int]:

@@ -19,6 +19,8 @@ from phiwall import containers
 from phiwall.detectors import build_detector
 from phiwall.detectors.base import Detector
 from phiwall.encoding import decode_body
+from phiwall.errors import InspectionTimeout
+from phiwall.errors import LimitError
 from phiwall.errors import PhiWallError
 from phiwall.extractors import Service
 from phiwall.extractors import adapter_for
@@ -83,12 +85,12 @@ class Pipeline:
         try:
             body = decode_body(req.raw_body, req.header("content-encoding"), self.policy.max_body_bytes)
         except PhiWallError as e:
-            return self._failed(service_name, "body", str(e), t0)
+            return self._failed(service_name, "body", str(e), t0, _kind(e))
         adapter = adapter_for(service) if service else GenericAdapter()
         try:
             envelope = adapter.extract(req, body)
         except PhiWallError as e:
-            return self._failed(service_name, "unparsed", str(e), t0)
+            return self._failed(service_name, "unparsed", str(e), t0, _kind(e))
         except Exception as e:  # an adapter bug must not become a pass
             log.exception("adapter %s crashed", service_name)
             return self._failed(service_name, "unparsed", f"internal error in the {service_name} adapter ({type(e).__name__})", t0)
@@ -117,12 +119,14 @@ class Pipeline:
                 if self.policy.evaluate(envelope, findings, who).verdict == Verdict.BLOCK:
                     break
         except PhiWallError as e:
-            d = self.policy.error_decision(envelope.service, str(e), findings)
+            d = self.policy.error_decision(envelope.service, str(e), findings, _kind(e, "detector"))
             timings["total"] = _ms(t0)
             return self._result(envelope, d, timings)
         except Exception as e:
             log.exception("detector crashed")
-            d = self.policy.error_decision(envelope.service, f"internal detector error ({type(e).__name__})", findings)
+            d = self.policy.error_decision(
+                envelope.service, f"internal detector error ({type(e).__name__})", findings, "detector"
+            )
             timings["total"] = _ms(t0)
             return self._result(envelope, d, timings)
         decision = self.policy.evaluate(envelope, findings, who)
@@ -165,8 +169,8 @@ class Pipeline:
                 found.extend(det.detect(p))
         return found
 
-    def _failed(self, service: str, endpoint: str, error: str, t0: float) -> Inspection:
-        d = self.policy.error_decision(service, error)
+    def _failed(self, service: str, endpoint: str, error: str, t0: float, kind: str) -> Inspection:
+        d = self.policy.error_decision(service, error, kind=kind)
         env = Envelope(service, endpoint, EndpointKind.OTHER, ())
         return self._result(env, d, {"total": _ms(t0)})
 
@@ -209,6 +213,14 @@ def _detect_joined(det: Detector, texts: Sequence[Part]) -> list[Finding]:
                 out.append(replace(f, part_id=p.id, start=f.start - start, end=min(f.end or end, end) - start))
                 break
     return out
+
+
+def _kind(e: PhiWallError, default: str = "unparseable") -> str:
+    if isinstance(e, LimitError):
+        return "limit"
+    if isinstance(e, InspectionTimeout):
+        return "timeout"
+    return default
 
 
 def _ms(t0: float) -> float:

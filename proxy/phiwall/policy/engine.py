@@ -132,7 +132,9 @@ class Policy:
             hits=tuple(rule_hits),
         )
 
-    def error_decision(self, envelope_service: str, error: str, findings: Sequence[Finding] = ()) -> Decision:
+    def error_decision(
+        self, envelope_service: str, error: str, findings: Sequence[Finding] = (), kind: str = "unparseable"
+    ) -> Decision:
         """The on_error verdict, with a message that says what went wrong (PHI-free) and what to do."""
         title = _service_title(envelope_service)
         if self.on_error == Verdict.ALLOW:
@@ -149,6 +151,7 @@ class Policy:
             reasons=reasons,
             findings=tuple(findings),
             error=error,
+            error_kind=kind,
             hits=(RuleHit("on_error", self.on_error, reasons[0] if reasons else error),),
         )
 

@@ -1,0 +1,248 @@
+"""Issue 2 acceptance: the real openai SDK through a real `phiwall run` process to a fake OpenAI server."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from tests.factories import make_dicom
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.proxy import ProxyProcess
+
+pytestmark = pytest.mark.e2e
+
+PHI_PROMPT = "Patient John Smith, DOB 03/14/1961, MRN 48213977, has a cough. What could it be?"
+BENIGN = "What does a TSH of 6.2 mIU/L usually mean?"
+POLICIES = Path(__file__).with_name("policies")
+
+
+def client(proxy: ProxyProcess, sent: list[bytes] | None = None) -> openai.OpenAI:
+    hooks = {"request": [lambda r: sent.append(r.read())]} if sent is not None else {}
+    http_client = openai.DefaultHttpxClient(proxy=proxy.url, verify=str(proxy.ca), event_hooks=hooks, timeout=60)
+    return openai.OpenAI(api_key="sk-test", base_url="https://api.openai.com/v1", http_client=http_client, max_retries=0)
+
+
+def raw_client(proxy: ProxyProcess) -> httpx.Client:
+    return httpx.Client(proxy=proxy.url, verify=str(proxy.ca), timeout=60)
+
+
+def test_benign_question_reaches_server_byte_identical(proxy: ProxyProcess, fresh_upstream: FakeUpstream) -> None:
+    sent: list[bytes] = []
+    r = client(proxy, sent).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": BENIGN}])
+    assert r.choices[0].message.content == "Fake answer."
+    assert len(fresh_upstream.requests) == 1
+    assert fresh_upstream.requests[0].body == sent[0]
+    ev = proxy.audit_events()[-1]
+    assert ev["verdict"] == "allow" and ev["endpoint"] == "chat.completions"
+
+
+def test_chat_with_patient_identifiers_is_blocked(proxy: ProxyProcess, fresh_upstream: FakeUpstream) -> None:
+    with pytest.raises(openai.PermissionDeniedError) as ei:
+        client(proxy).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": PHI_PROMPT}])
+    err = ei.value
+    assert err.status_code == 403
+    msg = err.body["message"] if isinstance(err.body, dict) else str(err)
+    assert "phiwall blocked" in msg
+    assert "John" not in msg and "48213977" not in msg
+    assert "medical record number" in msg or "person name" in msg
+    assert fresh_upstream.requests == []
+    ev = proxy.audit_events()[-1]
+    assert ev["verdict"] == "block" and ev["applied"] == "block"
+    assert {"MRN", "PERSON"} <= set(ev["entity_counts"])
+
+
+def test_earlier_turns_are_inspected(proxy: ProxyProcess, fresh_upstream: FakeUpstream) -> None:
+    messages = [
+        {"role": "user", "content": PHI_PROMPT},
+        {"role": "assistant", "content": "It could be many things."},
+        {"role": "user", "content": BENIGN},
+    ]
+    with pytest.raises(openai.PermissionDeniedError):
+        client(proxy).chat.completions.create(model="gpt-4o", messages=messages)
+    assert fresh_upstream.requests == []
+
+
+def test_dicom_upload_with_files_create_is_blocked(proxy: ProxyProcess, fresh_upstream: FakeUpstream) -> None:
+    dcm = make_dicom(patient_name="Smith^John", patient_id="48213977")
+    with pytest.raises(openai.PermissionDeniedError) as ei:
+        client(proxy).files.create(file=("scan.dcm", dcm, "application/dicom"), purpose="user_data")
+    assert "DICOM" in str(ei.value)
+    assert fresh_upstream.requests == []
+
+
+def test_dicom_renamed_as_png_in_data_url_is_blocked(proxy: ProxyProcess, fresh_upstream: FakeUpstream) -> None:
+    dcm = make_dicom(preamble=False, file_meta=False, encoding="implicit")  # no preamble, no DICM magic
+    url = "data:image/png;base64," + base64.b64encode(dcm).decode()
+    content = [{"type": "text", "text": "What does this show?"}, {"type": "image_url", "image_url": {"url": url}}]
+    with pytest.raises(openai.PermissionDeniedError) as ei:
+        client(proxy).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": content}])
+    assert "DICOM" in str(ei.value)
+    assert fresh_upstream.requests == []
+
+
+def test_responses_api_input_file_is_blocked(proxy: ProxyProcess, fresh_upstream: FakeUpstream) -> None:
+    dcm = make_dicom()
+    file_data = "data:application/octet-stream;base64," + base64.b64encode(dcm).decode()
+    with pytest.raises(openai.PermissionDeniedError):
+        client(proxy).responses.create(
+            model="gpt-4o",
+            input=[{"role": "user", "content": [
+                {"type": "input_text", "text": "Read this"},
+                {"type": "input_file", "filename": "x.dcm", "file_data": file_data},
+            ]}],
+        )
+    assert fresh_upstream.requests == []
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "zstd", "deflate"])
+def test_compressed_body_is_inspected(proxy: ProxyProcess, fresh_upstream: FakeUpstream, coding: str) -> None:
+    import brotli
+    import zlib
+    import zstandard
+
+    body = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": PHI_PROMPT}]}).encode()
+    packed = {
+        "gzip": gzip.compress, "br": brotli.compress, "zstd": zstandard.ZstdCompressor().compress, "deflate": zlib.compress,
+    }[coding](body)
+    with raw_client(proxy) as c:
+        r = c.post(
+            "https://api.openai.com/v1/chat/completions",
+            content=packed,
+            headers={"content-type": "application/json", "content-encoding": coding},
+        )
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["type"] == "phiwall_blocked"
+    assert fresh_upstream.requests == []
+
+
+def test_compressed_benign_body_passes(proxy: ProxyProcess, fresh_upstream: FakeUpstream) -> None:
+    body = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": BENIGN}]}).encode()
+    packed = gzip.compress(body)
+    with raw_client(proxy) as c:
+        r = c.post("https://api.openai.com/v1/chat/completions", content=packed,
+                   headers={"content-type": "application/json", "content-encoding": "gzip"})
+    assert r.status_code == 200
+    assert fresh_upstream.requests[0].body == packed  # forwarded as sent, still compressed
+
+
+def test_warn_notice_in_sdk_reply(proxy_factory: Callable[..., ProxyProcess], fresh_upstream: FakeUpstream) -> None:
+    p = proxy_factory(POLICIES / "warn.yaml")
+    raw = client(p).chat.completions.with_raw_response.create(
+        model="gpt-4o", messages=[{"role": "user", "content": PHI_PROMPT}]
+    )
+    r = raw.parse()
+    assert raw.headers["x-phiwall-verdict"] == "warn"
+    assert r.choices[0].message.content.startswith("⚠️ phiwall")
+    assert r.choices[0].message.content.endswith("Fake answer.")
+    assert len(fresh_upstream.requests) == 1  # forwarded unchanged
+    assert "John Smith" in fresh_upstream.requests[0].body.decode()
+
+
+def test_warn_notice_is_first_streamed_chunk(proxy_factory: Callable[..., ProxyProcess], fresh_upstream: FakeUpstream) -> None:
+    p = proxy_factory(POLICIES / "warn.yaml")
+    stream = client(p).chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": PHI_PROMPT}], stream=True
+    )
+    pieces = [c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content]
+    assert pieces[0].startswith("⚠️ phiwall")
+    assert "".join(pieces[1:]) == "Fake answer."
+
+
+def test_detector_error_follows_on_error(proxy_factory: Callable[..., ProxyProcess], fresh_upstream: FakeUpstream) -> None:
+    """A truncated PNG makes the image detector fail: default policy blocks (422), a warn policy forwards."""
+    png = _truncated_png()
+    url = "data:image/png;base64," + base64.b64encode(png).decode()
+    content = [{"type": "image_url", "image_url": {"url": url}}]
+    default = proxy_factory()
+    with pytest.raises(openai.APIStatusError) as ei:
+        client(default).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": content}])
+    assert ei.value.status_code == 422
+    assert "could not inspect" in str(ei.value)
+    assert fresh_upstream.requests == []
+    ev = default.audit_events()[-1]
+    assert ev["rule_ids"] == ["on_error"] and ev["verdict"] == "block"
+
+    warn = proxy_factory(POLICIES / "warn.yaml")
+    r = client(warn).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": content}])
+    assert r.choices[0].message.content.startswith("⚠️ phiwall")
+    assert len(fresh_upstream.requests) == 1
+
+
+def _truncated_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (300, 300), 128).save(buf, "PNG")
+    return buf.getvalue()[:200]
+
+
+# -- malformed bodies: a clear 4xx, an audit event, and the proxy stays up ----------------------------------------
+
+
+def _post(proxy: ProxyProcess, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
+    with raw_client(proxy) as c:
+        return c.post("https://api.openai.com/v1/chat/completions", content=body,
+                      headers={"content-type": "application/json", **(headers or {})})
+
+
+@pytest.mark.parametrize(
+    "name,body,status,expect",
+    [
+        ("invalid-json", b'{"model": "gpt-4o", "messages": [', 422, "not valid JSON"),
+        ("broken-base64", json.dumps({"messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo%%%%"}}]}]}).encode(), 422, "broken base64"),
+        ("truncated-dicom", None, 403, "DICOM"),
+    ],
+)
+def test_malformed_bodies(proxy: ProxyProcess, fresh_upstream: FakeUpstream, name: str, body: bytes | None,
+                          status: int, expect: str) -> None:
+    if body is None:
+        dcm = make_dicom()[:300]
+        body = json.dumps({"messages": [{"role": "user", "content": [
+            {"type": "file", "file": {"filename": "a.dcm", "file_data": "data:application/dicom;base64," + base64.b64encode(dcm).decode()}}]}]}).encode()
+    before = len(proxy.audit_events())
+    r = _post(proxy, body)
+    assert r.status_code == status, r.text
+    assert expect in r.json()["error"]["message"]
+    assert fresh_upstream.requests == []
+    assert len(proxy.audit_events()) == before + 1
+    assert _post(proxy, json.dumps({"messages": [{"role": "user", "content": BENIGN}]}).encode()).status_code == 200
+
+
+def test_decompression_bomb(proxy: ProxyProcess, fresh_upstream: FakeUpstream) -> None:
+    bomb = gzip.compress(b'{"messages": "' + b"A" * (60 * 1024 * 1024) + b'"}', 9)
+    assert len(bomb) < 200_000
+    r = _post(proxy, bomb, {"content-encoding": "gzip"})
+    assert r.status_code == 413
+    assert "decompression bomb" in r.json()["error"]["message"]
+    assert fresh_upstream.requests == []
+    assert proxy.audit_events()[-1]["verdict"] == "block"
+
+
+def test_huge_content_length_is_refused_before_the_body(proxy: ProxyProcess, fresh_upstream: FakeUpstream) -> None:
+    """A 10 GB Content-Length is answered at once (413) without reading or forwarding the body."""
+    import ssl
+
+    ctx = ssl.create_default_context(cafile=str(proxy.ca))
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=30) as raw:
+        raw.sendall(b"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n")
+        assert b"200" in raw.recv(4096)
+        with ctx.wrap_socket(raw, server_hostname="api.openai.com") as s:
+            s.sendall(b"POST /v1/files HTTP/1.1\r\nHost: api.openai.com\r\nContent-Type: application/octet-stream\r\n"
+                      b"Content-Length: 10000000000\r\n\r\n" + b"x" * 1000)
+            reply = s.recv(65536)
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+    assert b"over this policy" in reply
+    assert fresh_upstream.requests == []
+    ev = proxy.audit_events()[-1]
+    assert ev["verdict"] == "block" and "limit" in ev["error"]

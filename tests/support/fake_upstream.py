@@ -1,0 +1,141 @@
+"""A local HTTPS server standing in for the chatbot services (the only fakes in the test suite): it records
+every request it receives, byte for byte, and answers with canned, service-shaped responses."""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Recorded:
+    method: str
+    host: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+Handler = Callable[[Recorded], tuple[int, dict[str, str], bytes]]
+
+
+def _json(obj: Any, status: int = 200) -> tuple[int, dict[str, str], bytes]:
+    return status, {"content-type": "application/json"}, json.dumps(obj).encode()
+
+
+def openai_chat(req: Recorded) -> tuple[int, dict[str, str], bytes]:
+    body = req.json()
+    if body.get("stream"):
+        chunks = []
+        for i, piece in enumerate(["Fake ", "answer."]):
+            delta: dict[str, Any] = {"content": piece}
+            if i == 0:
+                delta["role"] = "assistant"
+            chunks.append(
+                {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": "gpt-4o",
+                 "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+            )
+        chunks.append({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": "gpt-4o",
+                       "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        data = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
+        return 200, {"content-type": "text/event-stream"}, data
+    return _json(
+        {"id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": "gpt-4o",
+         "choices": [{"index": 0, "message": {"role": "assistant", "content": "Fake answer."}, "finish_reason": "stop"}],
+         "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}}
+    )
+
+
+def openai_responses(req: Recorded) -> tuple[int, dict[str, str], bytes]:
+    return _json(
+        {"id": "resp_fake", "object": "response", "created_at": 0, "model": "gpt-4o", "status": "completed",
+         "output": [{"type": "message", "id": "msg_fake", "role": "assistant", "status": "completed",
+                     "content": [{"type": "output_text", "text": "Fake answer.", "annotations": []}]}],
+         "parallel_tool_calls": True, "tool_choice": "auto", "tools": []}
+    )
+
+
+def openai_files(req: Recorded) -> tuple[int, dict[str, str], bytes]:
+    return _json({"id": "file-fake", "object": "file", "bytes": len(req.body), "created_at": 0,
+                  "filename": "upload", "purpose": "user_data", "status": "processed"})
+
+
+DEFAULT_ROUTES: list[tuple[str, str, Handler]] = [
+    ("POST", r"/v1/chat/completions$", openai_chat),
+    ("POST", r"/v1/responses$", openai_responses),
+    ("POST", r"/v1/files$", openai_files),
+]
+
+
+class FakeUpstream:
+    """Start with `with FakeUpstream(cert, key) as up:`; `up.port`, `up.requests`, `up.route(...)`."""
+
+    def __init__(self, cert: Path, key: Path) -> None:
+        self.requests: list[Recorded] = []
+        self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        for m, p, h in DEFAULT_ROUTES:
+            self.route(m, p, h)
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert, key)
+        ctx.set_alpn_protocols(["http/1.1"])
+        outer = self
+
+        class _H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                n = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(n) if n else b""
+                rec = Recorded(self.command, self.headers.get("host", ""), self.path,
+                               {k.lower(): v for k, v in self.headers.items()}, body)
+                outer.requests.append(rec)
+                status, headers, data = outer._dispatch(rec)
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _H)
+        self.server.daemon_threads = True
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def route(self, method: str, path_regex: str, handler: Handler) -> None:
+        self.routes.insert(0, (method, re.compile(path_regex), handler))
+
+    def _dispatch(self, rec: Recorded) -> tuple[int, dict[str, str], bytes]:
+        path = rec.path.split("?", 1)[0]
+        for m, rx, h in self.routes:
+            if m == rec.method and rx.search(path):
+                return h(rec)
+        return _json({"ok": True, "fake": "default"})
+
+    def clear(self) -> None:
+        self.requests.clear()
+
+    def __enter__(self) -> FakeUpstream:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,100 @@
+"""Start a real `phiwall run` process for end-to-end tests, pointed at local fake upstreams."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+REDIRECT = Path(__file__).with_name("redirect_addon.py")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ProxyProcess:
+    proc: subprocess.Popen[bytes]
+    port: int
+    home: Path
+    audit: Path
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ca(self) -> Path:
+        return self.home / "mitmproxy" / "mitmproxy-ca-cert.pem"
+
+    def audit_events(self) -> list[dict]:
+        import json
+
+        if not self.audit.exists():
+            return []
+        return [json.loads(line) for line in self.audit.read_text().splitlines() if line.strip()]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def start_proxy(
+    home: Path,
+    upstreams: dict[str, int],
+    upstream_ca: Path,
+    *,
+    policy: Path | None = None,
+    mode: str = "enforce",
+    workers: int = 1,
+    extra: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> ProxyProcess:
+    """Run `phiwall run` as a real process and wait until it accepts connections and its workers are warm."""
+    home.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    audit = home / "audit.jsonl"
+    log = home / "proxy.log"
+    mapping = ",".join(f"{h}=127.0.0.1:{p}" for h, p in upstreams.items())
+    cmd = [
+        sys.executable, "-m", "phiwall.cli", "run", "--port", str(port), "--mode", mode,
+        "--audit-file", str(audit), "--workers", str(workers),
+    ]
+    if policy is not None:
+        cmd += ["--policy", str(policy)]
+    cmd += ["--", "-s", str(REDIRECT), "--set", f"ssl_verify_upstream_trusted_ca={upstream_ca}"]
+    cmd += extra or []
+    e = dict(os.environ, PHIWALL_HOME=str(home), PHIWALL_TEST_UPSTREAMS=mapping, PYTHONUNBUFFERED="1")
+    for k in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "ALL_PROXY", "all_proxy"):
+        e.pop(k, None)
+    e.update(env or {})
+    fh = log.open("wb")
+    proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=e, cwd=REPO)
+    pp = ProxyProcess(proc, port, home, audit, log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"phiwall run exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        pp.stop()
+        raise RuntimeError(f"phiwall run did not listen within 60 s:\n{log.read_text()[-3000:]}")
+    return pp
