@@ -12,7 +12,7 @@ from mitmproxy import http
 
 from phiwall.responses import Answer
 
-WARN_PREFIX = "⚠️ phiwall: "
+WARN_PREFIX = "⚠️ "
 
 
 def respond(flow: http.HTTPFlow, answer: Answer) -> None:

@@ -23,6 +23,7 @@ from mitmproxy.utils import asyncio_utils
 from phiwall import actions
 from phiwall import digest
 from phiwall import home
+from phiwall import identity
 from phiwall.audit import AuditSink
 from phiwall.audit import JsonlAudit
 from phiwall.audit import build_event
@@ -76,6 +77,18 @@ class PhiWall:
         )
         loader.add_option(
             "phiwall_reload_seconds", float, 2.0, "How often to check the policy file for changes (0: never)."
+        )
+        loader.add_option(
+            "phiwall_groups_file", str, "", "Group file for policy `groups:` ('group: user1 user2' lines)."
+        )
+        loader.add_option(
+            "phiwall_user_header", str, "", "Header naming the user, set by an upstream authenticating proxy."
+        )
+        loader.add_option(
+            "phiwall_groups_header", str, "", "Header listing the user's groups (comma-separated), set upstream."
+        )
+        loader.add_option(
+            "phiwall_trusted_proxies", str, "", "Comma-separated IPs/CIDRs whose identity headers are trusted."
         )
 
     def configure(self, updated: set[str]) -> None:
@@ -133,6 +146,9 @@ class PhiWall:
             self.pool.warm(self.source)
 
     def running(self) -> None:
+        if not ctx.options.body_size_limit and self.policy is not None:
+            # Without it mitmproxy would buffer any body, however large, before phiwall could refuse it.
+            ctx.options.update(body_size_limit=str(self.policy.max_body_bytes))
         if ctx.options.phiwall_reload_seconds > 0 and self._watch is None:
             self._watch = asyncio_utils.create_task(self._watch_policy(), name="phiwall policy watcher", keep_ref=True)
 
@@ -180,13 +196,8 @@ class PhiWall:
             return
         flow.request.stream = False  # a streamed body would leave before inspection
         flow.metadata[META] = {"service": service.name, "t0": time.perf_counter()}
-        assert self.policy is not None
-        length = flow.request.headers.get("content-length")
-        if length is not None and length.strip().isdigit() and int(length) > self.policy.max_body_bytes:
-            reason = (
-                f"the request body is {int(length)} bytes, over this policy's {self.policy.max_body_bytes}-byte limit"
-            )
-            self._answer_error(flow, service, reason, status=413)
+        # Bodies over the limit are refused by mitmproxy's body_size_limit (set by `phiwall run` and in
+        # `running`) before a byte is buffered; the error hook audits them.
 
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
@@ -246,7 +257,15 @@ class PhiWall:
             notice = None
             if meta.get("warn") and meta.get("endpoint") in ("chat.completions", "generateContent"):
                 notice = actions.sse_notice_event(meta.get("style", ""), actions.warning_text([meta["warn"]]))
-            flow.response.stream = actions.InjectFirst(notice) if notice else True
+            if notice:
+                # The body grows by the notice: drop the upstream length and re-frame the stream.
+                if "content-length" in flow.response.headers:
+                    del flow.response.headers["content-length"]
+                    if not flow.response.is_http2 and not flow.response.is_http3:
+                        flow.response.headers["transfer-encoding"] = "chunked"
+                flow.response.stream = actions.InjectFirst(notice)
+            else:
+                flow.response.stream = True
 
     def response(self, flow: http.HTTPFlow) -> None:
         meta = flow.metadata.get(META)
@@ -261,10 +280,19 @@ class PhiWall:
         meta = flow.metadata.get(META)
         if meta is None or meta.get("audited") or self.source is None:
             return
-        # e.g. mitmproxy's body_size_limit, a client that went away mid-upload: the request never left.
+        # mitmproxy's body_size_limit refusal (413 before the body is read), or a client that went away
+        # mid-upload: either way the request never left. Record it.
         meta["audited"] = True
+        msg = flow.error.msg if flow.error else "connection error"
+        too_big = "body_size_limit" in msg
+        reason = (
+            f"request body over the {self.policy.max_body_bytes if self.policy else 0}-byte limit (refused before reading it)"
+            if too_big
+            else msg
+        )
         self._emit(
-            self._event(flow, None, verdict="block", applied="connection_error", rule_ids=("on_error",), reason=flow.error.msg if flow.error else "error")
+            self._event(flow, None, verdict="block", applied="block" if too_big else "connection_error",
+                        rule_ids=("on_error",), reason=reason)
         )
 
     # -- internals ----------------------------------------------------------------------------------------------
@@ -378,13 +406,28 @@ _ERROR_STATUS = {"limit": 413, "unparseable": 422, "timeout": 504, "detector": 4
 
 
 def _who(flow: http.HTTPFlow) -> Who:
+    """Who sent the flow and where it goes (phiwall.identity.Requester): client address, the user from mitmproxy's
+    `proxyauth` or a trusted upstream header, and groups. A bad identity option never widens access: it is
+    logged and no header is trusted."""
     peer = flow.client_conn.peername
     client = peer[0] if peer else ""
     user = None
     auth = flow.metadata.get("proxyauth")
     if isinstance(auth, tuple) and auth:
         user = str(auth[0])
-    return Who(client=client, user=user)
+    host = flow.request.pretty_host
+    opts = ctx.options
+    try:
+        resolver = identity.resolver_for(
+            getattr(opts, "phiwall_groups_file", ""),
+            getattr(opts, "phiwall_user_header", ""),
+            getattr(opts, "phiwall_groups_header", ""),
+            getattr(opts, "phiwall_trusted_proxies", ""),
+        )
+    except PolicyError as e:
+        log.error("phiwall: identity options are invalid, trusting no identity header: %s", e)
+        return identity.Requester(client=client, user=user, host=host)
+    return resolver.resolve(client, user, flow.request.headers.items(multi=True), host=host)
 
 
 def _header_safe(text: str) -> str:

@@ -78,7 +78,7 @@ def mitmdump_args(args: argparse.Namespace, max_body: int) -> list[str]:
         "--set", f"confdir={confdir}",
         "--set", "connection_strategy=lazy",
         "--set", f"allow_hosts={allow_hosts_pattern()}",
-        "--set", f"body_size_limit={max_body + 1024 * 1024}",
+        "--set", f"body_size_limit={max_body}",
         "--set", "flow_detail=0",
         "--set", f"phiwall_mode={args.mode}",
         "--set", f"phiwall_workers={args.workers}",

@@ -242,7 +242,7 @@ def test_huge_content_length_is_refused_before_the_body(proxy: ProxyProcess, fre
                       b"Content-Length: 10000000000\r\n\r\n" + b"x" * 1000)
             reply = s.recv(65536)
     assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
-    assert b"over this policy" in reply
+    assert b"body_size_limit" in reply
     assert fresh_upstream.requests == []
     ev = proxy.audit_events()[-1]
-    assert ev["verdict"] == "block" and "limit" in ev["error"]
+    assert ev["verdict"] == "block" and "limit" in ev["error"] and ev["path"] == "/v1/files"

@@ -24,7 +24,12 @@ class Recorded:
     body: bytes
 
     def json(self) -> Any:
-        return json.loads(self.body)
+        body = self.body
+        if self.headers.get("content-encoding") == "gzip":
+            import gzip
+
+            body = gzip.decompress(body)
+        return json.loads(body)
 
 
 Handler = Callable[[Recorded], tuple[int, dict[str, str], bytes]]
