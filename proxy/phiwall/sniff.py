@@ -36,8 +36,12 @@ _FTYP_BRANDS = {
     b"avis": "image/avif",
 }
 
-# Group 0x0002/0x0008/0x0010 tags a preamble-less DICOM dataset typically begins with (little endian).
-_DICOM_START_GROUPS = (0x0002, 0x0008, 0x0010, 0x0018, 0x0020, 0x0028)
+# Groups a preamble-less DICOM dataset typically begins with: File Meta, DICOMDIR, identification, patient...
+_DICOM_START_GROUPS = (0x0002, 0x0004, 0x0008, 0x0010, 0x0018, 0x0020, 0x0028)
+_VRS = frozenset(
+    b"AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split()
+)
+_LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ UC UN UR UT SV UV".split())
 
 
 def sniff(data: bytes) -> str:
@@ -90,25 +94,54 @@ def _looks_like_nifti(head: bytes) -> bool:
 def looks_like_raw_dicom(head: bytes) -> bool:
     """Heuristic for a DICOM dataset without the 128-byte preamble and 'DICM' (PS3.10 files stored raw).
 
-    Checks that the first two data elements parse as ascending tags of plausible groups, with either an
-    explicit VR or a plausible implicit length. The DICOM detector confirms with a real parse.
+    Walks the first three data elements in each encoding (explicit/implicit VR, little/big endian) and accepts
+    when they parse as ascending tags of even groups with real VRs and sane lengths. The DICOM detector confirms
+    with a real parse.
     """
     if len(head) < 16:
         return False
     for little in (True, False):
-        fmt = "<HH" if little else ">HH"
-        group, elem = struct.unpack_from(fmt, head, 0)
+        e = "<" if little else ">"
+        group = struct.unpack_from(f"{e}H", head, 0)[0]
         if group not in _DICOM_START_GROUPS:
             continue
-        vr = head[4:6]
-        if vr.isalpha() and vr.isupper():
-            return True
-        length = struct.unpack_from("<I" if little else ">I", head, 4)[0]
-        if length < 1024 and 8 + length + 4 <= len(head):
-            g2, e2 = struct.unpack_from(fmt, head, 8 + length)
-            if (g2, e2) > (group, elem) and g2 in _DICOM_START_GROUPS + (group,):
+        for explicit in (True, False):
+            if _walk_elements(head, e, explicit):
                 return True
     return False
+
+
+def _walk_elements(head: bytes, e: str, explicit: bool, count: int = 3) -> bool:
+    pos = 0
+    last = (-1, -1)
+    for n in range(count):
+        if pos + 8 > len(head):
+            return n >= 1  # ran out of sniffed bytes after at least one good element
+        group, elem = struct.unpack_from(f"{e}HH", head, pos)
+        if (group, elem) <= last or group % 2 or group > 0x7FE0:
+            return False
+        last = (group, elem)
+        if explicit:
+            vr = head[pos + 4 : pos + 6]
+            if vr not in _VRS:
+                return False
+            if vr in _LONG_VRS:
+                if pos + 12 > len(head):
+                    return n >= 1
+                length = struct.unpack_from(f"{e}I", head, pos + 8)[0]
+                pos += 12
+            else:
+                length = struct.unpack_from(f"{e}H", head, pos + 6)[0]
+                pos += 8
+        else:
+            length = struct.unpack_from(f"{e}I", head, pos + 4)[0]
+            pos += 8
+        if length == 0xFFFFFFFF:
+            return n >= 1  # undefined length (a sequence): enough evidence
+        if length > 1 << 20:
+            return False
+        pos += length
+    return True
 
 
 def is_image(media_type: str | None) -> bool:
