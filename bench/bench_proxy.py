@@ -61,10 +61,26 @@ def start_plain(upstream_port: int, ca: Path, home: Path) -> tuple[subprocess.Po
     env = dict(os.environ, PHIWALL_TEST_UPSTREAMS=mapping)
     exe = Path(sys.executable).with_name("mitmdump")
     proc = subprocess.Popen(
-        [str(exe), "--listen-host", "127.0.0.1", "--listen-port", str(port), "-s", str(REDIRECT),
-         "--set", f"confdir={home}/mitmproxy", "--set", "connection_strategy=lazy", "--set", "flow_detail=0",
-         "--set", f"ssl_verify_upstream_trusted_ca={ca}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        [
+            str(exe),
+            "--listen-host",
+            "127.0.0.1",
+            "--listen-port",
+            str(port),
+            "-s",
+            str(REDIRECT),
+            "--set",
+            f"confdir={home}/mitmproxy",
+            "--set",
+            "connection_strategy=lazy",
+            "--set",
+            "flow_detail=0",
+            "--set",
+            f"ssl_verify_upstream_trusted_ca={ca}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
     )
     for _ in range(100):
         try:
@@ -93,8 +109,9 @@ def measure_latency(proxy_url: str, ca: Path, body: bytes, n: int) -> list[float
     with httpx.Client(proxy=proxy_url, verify=str(ca), timeout=120) as c:
         for i in range(n + 3):
             t = time.perf_counter()
-            r = c.post("https://api.openai.com/v1/chat/completions", content=body,
-                       headers={"content-type": "application/json"})
+            r = c.post(
+                "https://api.openai.com/v1/chat/completions", content=body, headers={"content-type": "application/json"}
+            )
             dt = (time.perf_counter() - t) * 1000
             if r.status_code != 200:
                 raise SystemExit(f"unexpected {r.status_code}: {r.text[:300]}")
@@ -103,7 +120,9 @@ def measure_latency(proxy_url: str, ca: Path, body: bytes, n: int) -> list[float
     return out
 
 
-def measure_isolation(proxy_url: str, ca: Path, local_url: str, seconds: float, uploads: bool) -> tuple[float, float, int]:
+def measure_isolation(
+    proxy_url: str, ca: Path, local_url: str, seconds: float, uploads: bool
+) -> tuple[float, float, int]:
     stop = threading.Event()
     done_uploads = [0]
 
@@ -112,13 +131,33 @@ def measure_isolation(proxy_url: str, ca: Path, local_url: str, seconds: float, 
         import os
 
         blob = os.urandom(5 * 1024 * 1024)
-        body = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": [
-            {"type": "file", "file": {"filename": "a.bin", "file_data": "data:application/octet-stream;base64,"
-                                      + base64.b64encode(blob).decode()}}]}]}).encode()
+        body = json.dumps(
+            {
+                "model": "gpt-4o",
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "file",
+                                "file": {
+                                    "filename": "a.bin",
+                                    "file_data": "data:application/octet-stream;base64,"
+                                    + base64.b64encode(blob).decode(),
+                                },
+                            }
+                        ],
+                    }
+                ],
+            }
+        ).encode()
         with httpx.Client(proxy=proxy_url, verify=str(ca), timeout=120) as c:
             while not stop.is_set():
-                c.post("https://api.openai.com/v1/chat/completions", content=body,
-                       headers={"content-type": "application/json"})
+                c.post(
+                    "https://api.openai.com/v1/chat/completions",
+                    content=body,
+                    headers={"content-type": "application/json"},
+                )
                 done_uploads[0] += 1
 
     threads = [threading.Thread(target=uploader, daemon=True) for _ in range(2)] if uploads else []
@@ -156,15 +195,23 @@ def main() -> None:
             plain_url = f"http://127.0.0.1:{plain_port}"
             plain_ca = tmp / "plain" / "mitmproxy" / "mitmproxy-ca-cert.pem"
             print(f"\nChat request latency, {args.n} requests each (ms)\n")
-            print(f"{'size':>6} | {'plain p50':>9} {'plain p99':>9} | {'phiwall p50':>11} {'phiwall p99':>11} | {'p50 ratio':>9}")
+            print(
+                f"{'size':>6} | {'plain p50':>9} {'plain p99':>9} | "
+                f"{'phiwall p50':>11} {'phiwall p99':>11} | {'p50 ratio':>9}"
+            )
             print("-" * 70)
             for size in (200, 2000, 20000):
                 body = chat_body(size)
                 a = measure_latency(plain_url, plain_ca, body, args.n)
                 b = measure_latency(pw.url, pw.ca, body, args.n)
-                print(f"{size:>6} | {statistics.median(a):9.1f} {pct(a, 99):9.1f} | {statistics.median(b):11.1f} "
-                      f"{pct(b, 99):11.1f} | {statistics.median(b) / statistics.median(a):8.1f}x")
-            print(f"\nUnrelated small requests (unguarded host), {args.seconds:g} s each, 2 clients uploading 5 MB files\n")
+                print(
+                    f"{size:>6} | {statistics.median(a):9.1f} {pct(a, 99):9.1f} | {statistics.median(b):11.1f} "
+                    f"{pct(b, 99):11.1f} | {statistics.median(b) / statistics.median(a):8.1f}x"
+                )
+            print(
+                f"\nUnrelated small requests (unguarded host), {args.seconds:g} s each, "
+                "2 clients uploading 5 MB files\n"
+            )
             print(f"{'proxy':>8} | {'uploads':>7} | {'req/s':>7} | {'p99 ms':>7} | {'uploads done':>12}")
             print("-" * 56)
             for name, url, pca in (("plain", plain_url, plain_ca), ("phiwall", pw.url, pw.ca)):

@@ -93,7 +93,9 @@ class Pipeline:
             return self._failed(service_name, "unparsed", str(e), t0, _kind(e))
         except Exception as e:  # an adapter bug must not become a pass
             log.exception("adapter %s crashed", service_name)
-            return self._failed(service_name, "unparsed", f"internal error in the {service_name} adapter ({type(e).__name__})", t0)
+            return self._failed(
+                service_name, "unparsed", f"internal error in the {service_name} adapter ({type(e).__name__})", t0
+            )
         if envelope.endpoint == "generic" and self.policy.unknown_endpoint != "inspect":
             verdict = Verdict.parse(self.policy.unknown_endpoint)
             msg = (
@@ -176,7 +178,8 @@ class Pipeline:
 
     def _result(self, envelope: Envelope, decision: Decision, timings: dict[str, float]) -> Inspection:
         infos = tuple(
-            PartInfo(p.id, p.kind.value, p.media_type, p.size, p.locator.describe(), p.parent_id) for p in envelope.parts
+            PartInfo(p.id, p.kind.value, p.media_type, p.size, p.locator.describe(), p.parent_id)
+            for p in envelope.parts
         )
         return Inspection(
             service=envelope.service,

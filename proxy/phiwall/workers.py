@@ -84,9 +84,7 @@ class InspectorPool:
         self._source: PolicySource | None = None
 
     def _new_worker(self) -> _Worker:
-        ex = ProcessPoolExecutor(
-            max_workers=1, mp_context=self._ctx, initializer=_init_worker, initargs=(self.secret,)
-        )
+        ex = ProcessPoolExecutor(max_workers=1, mp_context=self._ctx, initializer=_init_worker, initargs=(self.secret,))
         return _Worker(ex)
 
     def warm(self, source: PolicySource) -> None:

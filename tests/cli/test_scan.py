@@ -20,8 +20,14 @@ needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"shared corpus no
 
 def scan(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PHIWALL_HOME=str(home))
-    return subprocess.run([sys.executable, "-m", "phiwall.cli", "scan", *args], capture_output=True, text=True,
-                          env=env, timeout=600, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "phiwall.cli", "scan", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=REPO,
+    )
 
 
 def test_exit_codes_and_json(tmp_path: Path) -> None:
@@ -44,12 +50,15 @@ def test_exit_codes_and_json(tmp_path: Path) -> None:
 
 def test_jsonl_records_get_spans(tmp_path: Path) -> None:
     f = tmp_path / "notes.jsonl"
-    recs = [{"id": "a", "text": "Seen by Dr. Alice Brennan on 03/02/2019, MRN 12345678."}, {"id": "b", "text": "No complaints."}]
+    recs = [
+        {"id": "a", "text": "Seen by Dr. Alice Brennan on 03/02/2019, MRN 12345678."},
+        {"id": "b", "text": "No complaints."},
+    ]
     f.write_text("\n".join(json.dumps(r) for r in recs))
     r = scan("--json", str(f), home=tmp_path / "h")
     out = [json.loads(line) for line in r.stdout.splitlines()]
     assert [o["id"] for o in out] == ["a", "b"]
-    spans = {(x["entity"], recs[0]["text"][x["start"]:x["end"]]) for x in out[0]["findings"]}
+    spans = {(x["entity"], recs[0]["text"][x["start"] : x["end"]]) for x in out[0]["findings"]}
     assert ("MRN", "12345678") in spans or any(e == "MRN" for e, _ in spans)
     assert any(e == "PERSON" and "Brennan" in v for e, v in spans)
     assert out[1]["findings"] == []

@@ -27,7 +27,9 @@ POLICIES = Path(__file__).with_name("policies")
 def client(proxy: ProxyProcess, sent: list[bytes] | None = None) -> openai.OpenAI:
     hooks = {"request": [lambda r: sent.append(r.read())]} if sent is not None else {}
     http_client = openai.DefaultHttpxClient(proxy=proxy.url, verify=str(proxy.ca), event_hooks=hooks, timeout=60)
-    return openai.OpenAI(api_key="sk-test", base_url="https://api.openai.com/v1", http_client=http_client, max_retries=0)
+    return openai.OpenAI(
+        api_key="sk-test", base_url="https://api.openai.com/v1", http_client=http_client, max_retries=0
+    )
 
 
 def raw_client(proxy: ProxyProcess) -> httpx.Client:
@@ -94,23 +96,32 @@ def test_responses_api_input_file_is_blocked(proxy: ProxyProcess, fresh_upstream
     with pytest.raises(openai.PermissionDeniedError):
         client(proxy).responses.create(
             model="gpt-4o",
-            input=[{"role": "user", "content": [
-                {"type": "input_text", "text": "Read this"},
-                {"type": "input_file", "filename": "x.dcm", "file_data": file_data},
-            ]}],
+            input=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": "Read this"},
+                        {"type": "input_file", "filename": "x.dcm", "file_data": file_data},
+                    ],
+                }
+            ],
         )
     assert fresh_upstream.requests == []
 
 
 @pytest.mark.parametrize("coding", ["gzip", "br", "zstd", "deflate"])
 def test_compressed_body_is_inspected(proxy: ProxyProcess, fresh_upstream: FakeUpstream, coding: str) -> None:
-    import brotli
     import zlib
+
+    import brotli
     import zstandard
 
     body = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": PHI_PROMPT}]}).encode()
     packed = {
-        "gzip": gzip.compress, "br": brotli.compress, "zstd": zstandard.ZstdCompressor().compress, "deflate": zlib.compress,
+        "gzip": gzip.compress,
+        "br": brotli.compress,
+        "zstd": zstandard.ZstdCompressor().compress,
+        "deflate": zlib.compress,
     }[coding](body)
     with raw_client(proxy) as c:
         r = c.post(
@@ -127,8 +138,11 @@ def test_compressed_benign_body_passes(proxy: ProxyProcess, fresh_upstream: Fake
     body = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": BENIGN}]}).encode()
     packed = gzip.compress(body)
     with raw_client(proxy) as c:
-        r = c.post("https://api.openai.com/v1/chat/completions", content=packed,
-                   headers={"content-type": "application/json", "content-encoding": "gzip"})
+        r = c.post(
+            "https://api.openai.com/v1/chat/completions",
+            content=packed,
+            headers={"content-type": "application/json", "content-encoding": "gzip"},
+        )
     assert r.status_code == 200
     assert fresh_upstream.requests[0].body == packed  # forwarded as sent, still compressed
 
@@ -146,7 +160,9 @@ def test_warn_notice_in_sdk_reply(proxy_factory: Callable[..., ProxyProcess], fr
     assert "John Smith" in fresh_upstream.requests[0].body.decode()
 
 
-def test_warn_notice_is_first_streamed_chunk(proxy_factory: Callable[..., ProxyProcess], fresh_upstream: FakeUpstream) -> None:
+def test_warn_notice_is_first_streamed_chunk(
+    proxy_factory: Callable[..., ProxyProcess], fresh_upstream: FakeUpstream
+) -> None:
     p = proxy_factory(POLICIES / "warn.yaml")
     stream = client(p).chat.completions.create(
         model="gpt-4o", messages=[{"role": "user", "content": PHI_PROMPT}], stream=True
@@ -156,7 +172,9 @@ def test_warn_notice_is_first_streamed_chunk(proxy_factory: Callable[..., ProxyP
     assert "".join(pieces[1:]) == "Fake answer."
 
 
-def test_detector_error_follows_on_error(proxy_factory: Callable[..., ProxyProcess], fresh_upstream: FakeUpstream) -> None:
+def test_detector_error_follows_on_error(
+    proxy_factory: Callable[..., ProxyProcess], fresh_upstream: FakeUpstream
+) -> None:
     """A truncated PNG makes the image detector fail: default policy blocks (422), a warn policy forwards."""
     png = _truncated_png()
     url = "data:image/png;base64," + base64.b64encode(png).decode()
@@ -191,25 +209,60 @@ def _truncated_png() -> bytes:
 
 def _post(proxy: ProxyProcess, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
     with raw_client(proxy) as c:
-        return c.post("https://api.openai.com/v1/chat/completions", content=body,
-                      headers={"content-type": "application/json", **(headers or {})})
+        return c.post(
+            "https://api.openai.com/v1/chat/completions",
+            content=body,
+            headers={"content-type": "application/json", **(headers or {})},
+        )
 
 
 @pytest.mark.parametrize(
     "name,body,status,expect",
     [
         ("invalid-json", b'{"model": "gpt-4o", "messages": [', 422, "not valid JSON"),
-        ("broken-base64", json.dumps({"messages": [{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo%%%%"}}]}]}).encode(), 422, "broken base64"),
+        (
+            "broken-base64",
+            json.dumps(
+                {
+                    "messages": [
+                        {
+                            "role": "user",
+                            "content": [
+                                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo%%%%"}}
+                            ],
+                        }
+                    ]
+                }
+            ).encode(),
+            422,
+            "broken base64",
+        ),
         ("truncated-dicom", None, 403, "DICOM"),
     ],
 )
-def test_malformed_bodies(proxy: ProxyProcess, fresh_upstream: FakeUpstream, name: str, body: bytes | None,
-                          status: int, expect: str) -> None:
+def test_malformed_bodies(
+    proxy: ProxyProcess, fresh_upstream: FakeUpstream, name: str, body: bytes | None, status: int, expect: str
+) -> None:
     if body is None:
         dcm = make_dicom()[:300]
-        body = json.dumps({"messages": [{"role": "user", "content": [
-            {"type": "file", "file": {"filename": "a.dcm", "file_data": "data:application/dicom;base64," + base64.b64encode(dcm).decode()}}]}]}).encode()
+        body = json.dumps(
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "file",
+                                "file": {
+                                    "filename": "a.dcm",
+                                    "file_data": "data:application/dicom;base64," + base64.b64encode(dcm).decode(),
+                                },
+                            }
+                        ],
+                    }
+                ]
+            }
+        ).encode()
     before = len(proxy.audit_events())
     r = _post(proxy, body)
     assert r.status_code == status, r.text
@@ -238,8 +291,10 @@ def test_huge_content_length_is_refused_before_the_body(proxy: ProxyProcess, fre
         raw.sendall(b"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n")
         assert b"200" in raw.recv(4096)
         with ctx.wrap_socket(raw, server_hostname="api.openai.com") as s:
-            s.sendall(b"POST /v1/files HTTP/1.1\r\nHost: api.openai.com\r\nContent-Type: application/octet-stream\r\n"
-                      b"Content-Length: 10000000000\r\n\r\n" + b"x" * 1000)
+            s.sendall(
+                b"POST /v1/files HTTP/1.1\r\nHost: api.openai.com\r\nContent-Type: application/octet-stream\r\n"
+                b"Content-Length: 10000000000\r\n\r\n" + b"x" * 1000
+            )
             reply = s.recv(65536)
     assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
     assert b"body_size_limit" in reply

@@ -48,32 +48,75 @@ def openai_chat(req: Recorded) -> tuple[int, dict[str, str], bytes]:
             if i == 0:
                 delta["role"] = "assistant"
             chunks.append(
-                {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": "gpt-4o",
-                 "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion.chunk",
+                    "created": 0,
+                    "model": "gpt-4o",
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+                }
             )
-        chunks.append({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": "gpt-4o",
-                       "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        chunks.append(
+            {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": "gpt-4o",
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            }
+        )
         data = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
         return 200, {"content-type": "text/event-stream"}, data
     return _json(
-        {"id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": "gpt-4o",
-         "choices": [{"index": 0, "message": {"role": "assistant", "content": "Fake answer."}, "finish_reason": "stop"}],
-         "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}}
+        {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "gpt-4o",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": "Fake answer."}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
+        }
     )
 
 
 def openai_responses(req: Recorded) -> tuple[int, dict[str, str], bytes]:
     return _json(
-        {"id": "resp_fake", "object": "response", "created_at": 0, "model": "gpt-4o", "status": "completed",
-         "output": [{"type": "message", "id": "msg_fake", "role": "assistant", "status": "completed",
-                     "content": [{"type": "output_text", "text": "Fake answer.", "annotations": []}]}],
-         "parallel_tool_calls": True, "tool_choice": "auto", "tools": []}
+        {
+            "id": "resp_fake",
+            "object": "response",
+            "created_at": 0,
+            "model": "gpt-4o",
+            "status": "completed",
+            "output": [
+                {
+                    "type": "message",
+                    "id": "msg_fake",
+                    "role": "assistant",
+                    "status": "completed",
+                    "content": [{"type": "output_text", "text": "Fake answer.", "annotations": []}],
+                }
+            ],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+        }
     )
 
 
 def openai_files(req: Recorded) -> tuple[int, dict[str, str], bytes]:
-    return _json({"id": "file-fake", "object": "file", "bytes": len(req.body), "created_at": 0,
-                  "filename": "upload", "purpose": "user_data", "status": "processed"})
+    return _json(
+        {
+            "id": "file-fake",
+            "object": "file",
+            "bytes": len(req.body),
+            "created_at": 0,
+            "filename": "upload",
+            "purpose": "user_data",
+            "status": "processed",
+        }
+    )
 
 
 DEFAULT_ROUTES: list[tuple[str, str, Handler]] = [
@@ -105,8 +148,13 @@ class FakeUpstream:
             def _handle(self) -> None:
                 n = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(n) if n else b""
-                rec = Recorded(self.command, self.headers.get("host", ""), self.path,
-                               {k.lower(): v for k, v in self.headers.items()}, body)
+                rec = Recorded(
+                    self.command,
+                    self.headers.get("host", ""),
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                )
                 outer.requests.append(rec)
                 status, headers, data = outer._dispatch(rec)
                 self.send_response(status)

@@ -71,8 +71,18 @@ def start_proxy(
     log = home / "proxy.log"
     mapping = ",".join(f"{h}=127.0.0.1:{p}" for h, p in upstreams.items())
     cmd = [
-        sys.executable, "-m", "phiwall.cli", "run", "--port", str(port), "--mode", mode,
-        "--audit-file", str(audit), "--workers", str(workers),
+        sys.executable,
+        "-m",
+        "phiwall.cli",
+        "run",
+        "--port",
+        str(port),
+        "--mode",
+        mode,
+        "--audit-file",
+        str(audit),
+        "--workers",
+        str(workers),
     ]
     if policy is not None:
         cmd += ["--policy", str(policy)]

@@ -6,7 +6,6 @@ import zlib
 import brotli
 import pytest
 import zstandard
-
 from phiwall.encoding import decode_body
 from phiwall.errors import ExtractionError
 from phiwall.errors import LimitError
@@ -38,8 +37,12 @@ def test_raw_deflate_and_stacked_codings() -> None:
 
 @pytest.mark.parametrize(
     "coding,pack",
-    [("gzip", gzip.compress), ("br", brotli.compress), ("zstd", lambda d: zstandard.ZstdCompressor().compress(d)),
-     ("deflate", zlib.compress)],
+    [
+        ("gzip", gzip.compress),
+        ("br", brotli.compress),
+        ("zstd", lambda d: zstandard.ZstdCompressor().compress(d)),
+        ("deflate", zlib.compress),
+    ],
 )
 def test_bomb_stops_at_limit(coding, pack) -> None:
     bomb = pack(b"\0" * 20_000_000)
@@ -51,7 +54,9 @@ def test_bomb_stops_at_limit(coding, pack) -> None:
 def test_garbage_and_truncation(coding) -> None:
     with pytest.raises(ExtractionError):
         decode_body(b"this is not compressed at all", coding, 10_000)
-    packed = {"gzip": gzip.compress, "br": brotli.compress, "zstd": zstandard.ZstdCompressor().compress}[coding](DATA * 50)
+    packed = {"gzip": gzip.compress, "br": brotli.compress, "zstd": zstandard.ZstdCompressor().compress}[coding](
+        DATA * 50
+    )
     with pytest.raises(ExtractionError):
         decode_body(packed[: len(packed) // 2], coding, 100_000)
 

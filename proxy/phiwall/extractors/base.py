@@ -181,7 +181,12 @@ def maybe_base64_file(s: str) -> bytes | None:
     except ExtractionError:
         return None
     media = sniff.sniff(prefix)
-    if media == sniff.OCTET and len(prefix) >= 132 and prefix[128:132] != b"DICM" and not sniff.looks_like_raw_dicom(prefix):
+    if (
+        media == sniff.OCTET
+        and len(prefix) >= 132
+        and prefix[128:132] != b"DICM"
+        and not sniff.looks_like_raw_dicom(prefix)
+    ):
         # Not a known file format: still worth decoding if it is base64 of text (a pasted note as a file).
         if not _is_text(prefix):
             return None

@@ -6,7 +6,6 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from phiwall.errors import ExtractionError
 from phiwall.extractors.base import PartCollector
 from phiwall.extractors.base import collect_any
@@ -44,12 +43,23 @@ def test_walk_json_finds_files_text_and_references() -> None:
     doc = {
         "model": "gpt-4o",
         "messages": [
-            {"role": "user", "content": [
-                {"type": "text", "text": "Jane Roe has a cough"},
-                {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64," + base64.b64encode(PNG).decode()}},
-                {"type": "image_url", "image_url": {"url": "https://example.org/x.png"}},
-                {"inlineData": {"mimeType": "image/png", "data": base64.urlsafe_b64encode(PNG * 4).decode().rstrip("=")}},
-            ]}
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "Jane Roe has a cough"},
+                    {
+                        "type": "image_url",
+                        "image_url": {"url": "data:image/jpeg;base64," + base64.b64encode(PNG).decode()},
+                    },
+                    {"type": "image_url", "image_url": {"url": "https://example.org/x.png"}},
+                    {
+                        "inlineData": {
+                            "mimeType": "image/png",
+                            "data": base64.urlsafe_b64encode(PNG * 4).decode().rstrip("="),
+                        }
+                    },
+                ],
+            }
         ],
     }
     c = PartCollector()
