@@ -44,7 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--policy", help="policy YAML (default: the embedded default policy)")
     run.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     run.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
-    run.add_argument("--mode", choices=("enforce", "shadow"), default="enforce", help="shadow: audit only, change nothing")
+    run.add_argument(
+        "--mode", choices=("enforce", "shadow"), default="enforce",
+        help="shadow: inspect and audit what the policy would have done (verdict, rule ids), change nothing",
+    )
     run.add_argument("--audit-file", help="JSON Lines audit file (default ~/.phiwall/audit.jsonl)")
     run.add_argument("--workers", type=int, default=2, help="inspection worker processes (default 2)")
     run.set_defaults(func=cmd_run)
@@ -60,6 +63,37 @@ def _parser() -> argparse.ArgumentParser:
     check = polsub.add_parser("check", help="validate policy files: every problem with file, line and field")
     check.add_argument("files", nargs="+")
     check.set_defaults(func=cmd_policy_check)
+    ptest = polsub.add_parser(
+        "test", help="run the YAML test cases shipped beside policies (like opa test), with rule coverage",
+        description="Run every *.cases.yaml under DIR (default: policies) through the real pipeline and policy.",
+    )
+    ptest.add_argument("paths", nargs="*", default=["policies"], help="folders or cases files (default: policies)")
+    ptest.add_argument("-v", "--verbose", action="store_true", help="also list passing cases")
+    ptest.add_argument("--json", action="store_true", help="one JSON object per cases file")
+    ptest.add_argument("--no-coverage", action="store_true", help="do not fail when a rule has no case")
+    ptest.set_defaults(func=cmd_policy_test)
+    schema = polsub.add_parser("schema", help="print the policy JSON Schema (policies/policy.schema.json)")
+    schema.set_defaults(func=cmd_policy_schema)
+    pol.set_defaults(func=lambda a: (pol.print_help(), EXIT_USAGE)[1])
+
+    rep = sub.add_parser(
+        "replay", help="run recorded traffic (flow files, HAR) through a policy offline and report",
+        description="Run every request of mitmproxy flow files (mitmdump -w) or HAR exports through the full "
+        "pipeline, offline: nothing is sent anywhere. Reports verdicts, rule ids and finding counts, never PHI.",
+    )
+    rep.add_argument("inputs", nargs="+", metavar="INPUT", help="flow files or HAR files")
+    rep.add_argument("--policy", help="policy YAML (default: the embedded default policy)")
+    rep.add_argument("--compare", metavar="OTHER_POLICY", help="also run OTHER_POLICY and list verdict changes")
+    rep.add_argument("--json", action="store_true", help="JSON Lines: one object per request, in input order")
+    rep.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with charts")
+    rep.add_argument("--report", metavar="FILE", help="also write the whole report as one JSON document")
+    rep.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="progress bar on stderr (default: when stderr is a terminal)")
+    rep.add_argument("--groups-file", default="", help="group file, as phiwall_groups_file")
+    rep.add_argument("--user-header", default="", help="as phiwall_user_header")
+    rep.add_argument("--groups-header", default="", help="as phiwall_groups_header")
+    rep.add_argument("--trusted-proxies", default="", help="as phiwall_trusted_proxies")
+    rep.set_defaults(func=cmd_replay)
     return p
 
 
@@ -240,6 +274,95 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
             continue
         print(f"{f}: OK (policy {src.model.id}, {len(src.model.rules)} rules)")
     return EXIT_FOUND if bad else EXIT_OK
+
+
+def cmd_policy_test(args: argparse.Namespace) -> int:
+    from phiwall import digest
+    from phiwall import policytest
+
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        print(f"phiwall: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_USAGE
+    digest.set_key(digest.load_or_create_secret(home.default_secret_file()))
+    bad = False
+    n = 0
+    for suite in policytest.run([Path(p) for p in args.paths]):
+        n += 1
+        if args.json:
+            print(json.dumps({
+                "cases_file": suite.cases_file, "policy": suite.policy_id, "error": suite.error,
+                "passed": [r.name for r in suite.results if r.ok],
+                "failed": [{"name": r.name, "problem": r.describe_failure()} for r in suite.failed],
+                "uncovered": suite.uncovered,
+            }), flush=True)
+        else:
+            print(policytest.format_suite(suite, args.verbose), flush=True)
+        bad |= bool(suite.error or suite.failed or (suite.uncovered and not args.no_coverage))
+    if n == 0:
+        print(f"phiwall: no *.cases.yaml found under {', '.join(args.paths)}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_FOUND if bad else EXIT_OK
+
+
+def cmd_policy_schema(args: argparse.Namespace) -> int:
+    from phiwall.policy.jsonschema import policy_json_schema
+
+    print(json.dumps(policy_json_schema(), indent=2))
+    return EXIT_OK
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from phiwall import digest
+    from phiwall import replay as rp
+    from phiwall.identity import IdentityConfig
+    from phiwall.identity import IdentityResolver
+    from phiwall.policy import load_policy
+
+    missing = [p for p in args.inputs if not Path(p).is_file()]
+    if missing:
+        print(f"phiwall: no such file: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        source = load_policy(args.policy)
+        other = load_policy(args.compare) if args.compare else None
+        ident = None
+        if args.groups_file or args.user_header or args.groups_header:
+            ident = IdentityResolver(
+                IdentityConfig.parse(args.groups_file, args.user_header, args.groups_header, args.trusted_proxies)
+            )
+        records = rp.read_inputs([Path(p) for p in args.inputs])
+    except PolicyError as e:
+        print(f"phiwall: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    digest.set_key(digest.load_or_create_secret(home.default_secret_file()))
+    main_r = rp.Replayer(source, ident)
+    other_r = None
+    if other is not None:
+        same = _same_detectors(source, other)
+        other_r = rp.Replayer(other, ident, main_r.pipeline.detectors if same else None)
+    report = rp.replay(records, main_r, other_r, args.progress)
+    if args.json:
+        for row in report["requests"]:
+            print(json.dumps(row), flush=False)
+        sys.stdout.flush()
+    else:
+        print(rp.format_table(report))
+    if args.report:
+        Path(args.report).write_text(json.dumps(report, indent=1), encoding="utf-8")
+    if args.html:
+        from phiwall.replay.report_html import render_html
+
+        Path(args.html).write_text(render_html(report), encoding="utf-8")
+        print(f"phiwall: HTML report written to {args.html}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _same_detectors(a: Any, b: Any) -> bool:
+    """Whether two policies build identical detectors, so a --compare run can share them."""
+    from phiwall.policy import Policy
+
+    return Policy(a).detector_options() == Policy(b).detector_options()
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ import yaml
 from pydantic import ValidationError
 
 from phiwall.errors import PolicyError
+from phiwall.policy.schema import DetectorOptions
 from phiwall.policy.schema import PolicyModel
+from phiwall.policy.schema import Terms
 
 Loc = tuple[str | int, ...]
 
@@ -21,9 +23,10 @@ Loc = tuple[str | int, ...]
 class PolicySource:
     """A policy as loaded: the validated model plus where it came from (for audit and reload)."""
 
-    model: PolicyModel
+    model: PolicyModel  # with `extends` resolved: the effective policy
     path: str
-    sha256: str
+    sha256: str  # of this file and every base it extends, so a changed base is a changed policy
+    bases: tuple[str, ...] = ()  # resolved base files, nearest first (reload watches them too)
 
 
 def default_policy_path() -> Path:
@@ -80,64 +83,205 @@ def _line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
 
 
 _HINTS = {
-    "extra_forbidden": "unknown key; check the spelling against docs/policy.md",
-    "missing": "required field is missing",
+    "extra_forbidden": "unknown key; check the spelling against docs/policy.md (or policies/policy.schema.json)",
+    "missing": "required field is missing; add it (see docs/policy.md)",
     "literal_error": None,
 }
+_TYPE_HINTS = {
+    "string_type": "expected text; quote the value",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "list_type": "expected a list, e.g. [a, b]",
+    "dict_type": "expected a mapping of key: value lines",
+    "model_type": "expected a mapping of key: value lines",
+    "string_pattern_mismatch": "ids use lowercase letters, digits, '.', '_' and '-' and start with a letter or digit",
+}
+MAX_EXTENDS_DEPTH = 8
+BUILTIN_PREFIX = "builtin:"
 
 
-def parse_policy_text(text: str, path: str = "<policy>") -> PolicySource:
-    """Validate policy YAML text. Raises PolicyError listing every problem as `file:line: field: message`."""
-    doc, lines = _compose(text, path)
+def _validate(doc: Any, lines: dict[Loc, int], path: str) -> PolicyModel:
     if not isinstance(doc, dict):
         raise PolicyError(f"{path}:1: a policy must be a YAML mapping with at least 'id' and 'rules'")
     try:
-        model = PolicyModel.model_validate(doc)
+        return PolicyModel.model_validate(doc)
     except ValidationError as e:
         problems = []
         for err in e.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            loc = tuple("with" if p == "with_" else p for p in loc)
             line = _line_for(loc, lines)
-            hint = _HINTS.get(err["type"]) or err["msg"]
-            if err["type"] == "literal_error":
-                hint = err["msg"]
+            etype = err["type"]
+            hint = _HINTS.get(etype) or err["msg"]
+            if etype in _TYPE_HINTS:
+                hint = f"{_TYPE_HINTS[etype]} (got {_short(err.get('input'))})"
             if hint.startswith("Value error, "):
                 hint = hint[len("Value error, ") :]
             problems.append(f"{path}:{line or '?'}: {_fmt(loc)}: {hint}")
         raise PolicyError("\n".join(problems)) from None
-    problems = _semantic_checks(model, lines, path)
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def parse_policy_text(text: str, path: str = "<policy>", *, _chain: tuple[str, ...] = ()) -> PolicySource:
+    """Validate policy YAML text, resolving `extends`. Raises PolicyError listing every problem as
+    `file:line: field: message`, each with what to do about it."""
+    doc, lines = _compose(text, path)
+    model = own = _validate(doc, lines, path)
+    digest = hashlib.sha256(text.encode("utf-8"))
+    bases: tuple[str, ...] = ()
+    if model.extends is not None:
+        base = _load_base(model.extends, path, lines, _chain + (_key(path),))
+        problems = _merge_problems(base.model, model, lines, path)
+        if problems:
+            raise PolicyError("\n".join(problems))
+        model = _merge(base.model, model)
+        digest.update(base.sha256.encode("ascii"))
+        bases = (base.path, *base.bases)
+    problems = _semantic_checks(model, own, lines, path)
     if problems:
         raise PolicyError("\n".join(problems))
-    return PolicySource(model=model, path=path, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
+    return PolicySource(model=model, path=path, sha256=digest.hexdigest(), bases=bases)
 
 
-def _semantic_checks(model: PolicyModel, lines: dict[Loc, int], path: str) -> list[str]:
+def _key(path: str) -> str:
+    if path.startswith(BUILTIN_PREFIX) or path.startswith("<"):
+        return path
+    return str(Path(path).resolve())
+
+
+def _load_base(ref: str, path: str, lines: dict[Loc, int], chain: tuple[str, ...]) -> PolicySource:
+    where = f"{path}:{_line_for(('extends',), lines)}: extends"
+    if ref.startswith(BUILTIN_PREFIX):
+        name = ref[len(BUILTIN_PREFIX) :]
+        if name != "default":
+            raise PolicyError(f"{where}: unknown built-in policy {ref!r}; the only built-in is builtin:default")
+        base_path = default_policy_path()
+    else:
+        if path.startswith("<"):
+            raise PolicyError(f"{where}: a policy read from {path} can only extend builtin:default")
+        base_path = (Path(path).parent / ref).resolve()
+    if _key(str(base_path)) in chain:
+        raise PolicyError(f"{where}: {ref!r} extends this policy again (a cycle); remove one of the extends")
+    if len(chain) >= MAX_EXTENDS_DEPTH:
+        raise PolicyError(f"{where}: more than {MAX_EXTENDS_DEPTH} levels of extends; flatten the chain")
+    try:
+        text = base_path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise PolicyError(
+            f"{where}: cannot read base policy {ref!r} ({e.strerror}); the path is relative to this file"
+        ) from None
+    try:
+        return parse_policy_text(text, str(base_path), _chain=chain)
+    except PolicyError as e:
+        raise PolicyError(f"{where}: the base policy {ref!r} is invalid:\n{e}") from None
+
+
+def _merge_problems(base: PolicyModel, child: PolicyModel, lines: dict[Loc, int], path: str) -> list[str]:
+    base_ids = {r.id for r in base.rules}
+    problems = []
+    for i, rid in enumerate(child.disable):
+        if rid not in base_ids:
+            loc: Loc = ("disable", i)
+            problems.append(
+                f"{path}:{_line_for(loc, lines)}: {_fmt(loc)}: rule {rid!r} is not in the base policy; "
+                f"base rules: {', '.join(sorted(base_ids)) or 'none'}"
+            )
+    return problems
+
+
+def _merge(base: PolicyModel, child: PolicyModel) -> PolicyModel:
+    """The effective policy: the base, overlaid with what the child sets (see docs/policy.md, "extends")."""
+    defaults = base.defaults.model_copy(update={k: getattr(child.defaults, k) for k in child.defaults.model_fields_set})
+    detectors = dict(base.detectors)
+    for name, cfg in child.detectors.items():
+        old = detectors.get(name)
+        if old is None:
+            detectors[name] = cfg
+        else:
+            enabled = cfg.enabled if "enabled" in cfg.model_fields_set else old.enabled
+            detectors[name] = DetectorOptions(enabled=enabled, options={**old.options, **cfg.options})
+    own = {r.id: r for r in child.rules}
+    rules = [own.pop(r.id) if r.id in own else r for r in base.rules if r.id not in child.disable]
+    rules += [r for r in child.rules if r.id in own]
+    own_x = {x.id: x for x in child.exceptions}
+    exceptions = [own_x.pop(x.id) if x.id in own_x else x for x in base.exceptions]
+    exceptions += [x for x in child.exceptions if x.id in own_x]
+    deny: list[str] | dict[str, list[str]]
+    bd, cd = base.terms.deny, child.terms.deny
+    if isinstance(bd, list) and isinstance(cd, list):
+        deny = list(dict.fromkeys(bd + cd))
+    else:
+        bm = bd if isinstance(bd, dict) else ({"PERSON": bd} if bd else {})
+        cm = cd if isinstance(cd, dict) else ({"PERSON": cd} if cd else {})
+        deny = {e: list(dict.fromkeys(bm.get(e, []) + cm.get(e, []))) for e in {**bm, **cm}}
+    terms = Terms(allow=list(dict.fromkeys(base.terms.allow + child.terms.allow)), deny=deny)
+    return PolicyModel.model_construct(
+        version=child.version,
+        id=child.id,
+        description=child.description or base.description,
+        extends=None,
+        disable=[],
+        defaults=defaults,
+        detectors=detectors,
+        thresholds={**base.thresholds, **child.thresholds},
+        terms=terms,
+        rules=rules,
+        exceptions=exceptions,
+    )
+
+
+def _semantic_checks(model: PolicyModel, own: PolicyModel, lines: dict[Loc, int], path: str) -> list[str]:
+    """Checks on this file's own rules against the whole (merged) policy `model`. Locations point into this
+    file; what a base defines was already checked when the base loaded."""
     from phiwall.detectors import DETECTOR_NAMES
 
     problems = []
-    for name in model.detectors:
+
+    def at(loc: Loc, msg: str) -> None:
+        problems.append(f"{path}:{_line_for(loc, lines) or '?'}: {_fmt(loc)}: {msg}")
+
+    for name in own.detectors:
         if name not in DETECTOR_NAMES:
-            loc: Loc = ("detectors", name)
-            problems.append(
-                f"{path}:{_line_for(loc, lines)}: {_fmt(loc)}: unknown detector; "
-                f"known detectors: {', '.join(sorted(DETECTOR_NAMES))}"
-            )
-    for i, rule in enumerate(model.rules):
+            at(("detectors", name), f"unknown detector; known detectors: {', '.join(sorted(DETECTOR_NAMES))}")
+    rule_ids = {r.id for r in model.rules}
+    for i, rule in enumerate(own.rules):
+        loc_rule: Loc = ("rules", i)
         if rule.action == "deidentify":
-            loc = ("rules", i, "action")
-            problems.append(
-                f"{path}:{_line_for(loc, lines)}: {_fmt(loc)}: 'deidentify' is not available in this version "
-                "of phiwall; use 'block' or 'warn' until de-identification ships"
+            at(
+                loc_rule + ("action",),
+                f"rule {rule.id!r}: 'deidentify' is not available in this version of phiwall; use 'block' or "
+                "'warn' until de-identification ships (its options are documented in docs/policy.md)",
             )
         for d in rule.when.detectors or ():
             if d not in DETECTOR_NAMES and d != "adapter":
-                loc = ("rules", i, "when", "detectors")
-                problems.append(f"{path}:{_line_for(loc, lines)}: {_fmt(loc)}: unknown detector {d!r}")
+                at(
+                    loc_rule + ("when", "detectors"),
+                    f"unknown detector {d!r}; known: {', '.join(sorted(DETECTOR_NAMES))}, adapter",
+                )
+    for i, x in enumerate(own.exceptions):
+        for rid in x.rules or ():
+            if rid not in rule_ids:
+                at(
+                    ("exceptions", i, "rules"),
+                    f"exception {x.id!r} names rule {rid!r}, which this policy does not have",
+                )
     return problems
 
 
 def load_policy(path: str | Path | None) -> PolicySource:
-    """Load and validate a policy file (None: the embedded default)."""
+    """Load and validate a policy file (None: the embedded default), resolving `extends`.
+
+    Raises:
+        PolicyError: the file cannot be read or is invalid; the message lists every problem with file, line, field.
+    """
     p = Path(path) if path else default_policy_path()
     try:
         text = p.read_text(encoding="utf-8")
