@@ -47,7 +47,7 @@ def _compose(text: str, path: str) -> tuple[Any, dict[Loc, int]]:
     def build(n: yaml.Node | None, loc: Loc) -> Any:
         if n is None:
             return None
-        lines[loc] = n.start_mark.line + 1
+        lines.setdefault(loc, n.start_mark.line + 1)
         if isinstance(n, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for k, v in n.value:
