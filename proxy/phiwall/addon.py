@@ -8,9 +8,14 @@ policy's on_error verdict, never in a silent pass.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 import time
 import uuid
+from collections.abc import Awaitable
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +29,22 @@ from phiwall import actions
 from phiwall import digest
 from phiwall import home
 from phiwall import identity
+from phiwall import sniff
 from phiwall.audit import AuditSink
 from phiwall.audit import JsonlAudit
 from phiwall.audit import build_event
+from phiwall.encoding import decode_body
+from phiwall.errors import ExtractionError
 from phiwall.errors import InspectionTimeout
+from phiwall.errors import LimitError
 from phiwall.errors import PhiWallError
 from phiwall.errors import PolicyError
 from phiwall.extractors import Service
 from phiwall.extractors import route
+from phiwall.extractors import service_by_name
+from phiwall.extractors.base import parse_multipart
+from phiwall.extractors.openai_uploads import upload_step
+from phiwall.extractors.websocket import protocol as ws_protocol
 from phiwall.model import Verdict
 from phiwall.pipeline import Inspection
 from phiwall.pipeline import Pipeline
@@ -41,6 +54,14 @@ from phiwall.policy import load_policy
 from phiwall.request import RequestData
 from phiwall.request import Who
 from phiwall.responses import block_answer
+from phiwall.responses import websocket_notice
+from phiwall.uploads import ASSEMBLED_HEADER
+from phiwall.uploads import FileVerdict
+from phiwall.uploads import UploadSession
+from phiwall.uploads import UploadStore
+from phiwall.uploads import ids_from_response
+from phiwall.uploads import normalise_url
+from phiwall.uploads import query_param
 from phiwall.workers import InspectorPool
 
 log = logging.getLogger("phiwall")
@@ -58,6 +79,7 @@ class PhiWall:
         self._audit_path: str | None = None
         self._policy_mtime: float | None = None
         self._watch: asyncio.Task[None] | None = None
+        self.uploads = UploadStore()  # multi-request uploads and file-id verdicts (phiwall.uploads)
 
     # -- options ------------------------------------------------------------------------------------------------
 
@@ -221,6 +243,7 @@ class PhiWall:
             meta = flow.metadata[META] = {"service": service.name, "t0": time.perf_counter()}
         service = route(flow.request.pretty_host)
         assert service is not None and self.source is not None and self.policy is not None
+        meta["style"] = _style(flow, service)
         raw = flow.request.raw_content
         if raw is None:
             self._answer_error(flow, service, "the request body was streamed and could not be inspected")
@@ -230,20 +253,28 @@ class PhiWall:
                 flow, service, f"the request body is {len(raw)} bytes, over this policy's {self.policy.max_body_bytes}-byte limit", status=413
             )
             return
-        req = self._request_data(flow)
-        try:
-            inspection = await self._inspect(req, service)
-        except InspectionTimeout as e:
-            self._answer_error(flow, service, str(e), status=504)
+        body = self._decoded(flow)
+        # A message that points at a file whose upload phiwall blocked (or warned about) inherits that verdict.
+        hits = self.uploads.referenced(flow.request.path, body if body is not None else raw)
+        blocked = [(fid, fv) for fid, fv in hits if fv.verdict >= Verdict.DEIDENTIFY]
+        if blocked:
+            self._block_reference(flow, service, blocked)
+            if flow.response is not None or ctx.options.phiwall_mode != "shadow":
+                return
+        warned = [fv.reason for _, fv in hits if fv.verdict == Verdict.WARN]
+        stateful = self._stateful_kind(flow, service)
+        if stateful is not None:
+            if body is None:
+                self._answer_error(flow, service, "the request body's Content-Encoding could not be decoded")
+                return
+            await stateful(flow, service, body)
             return
-        except PhiWallError as e:
-            self._answer_error(flow, service, str(e))
-            return
-        except Exception as e:  # noqa: BLE001 - fail closed: an unexpected error must never let the request pass
-            log.exception("phiwall: inspection failed")
-            self._answer_error(flow, service, f"internal inspection error ({type(e).__name__})", status=500)
-            return
-        self._apply(flow, service, inspection)
+        if service.name == "chatgpt_web" and flow.request.method == "POST" and _CHATGPT_REGISTER.match(flow.request.path.split("?")[0]):
+            meta["learn"] = "chatgpt_register"
+        inspect_as = _GRPC if meta["style"] == "grpc" else service
+        inspection = await self._inspect_or_answer(flow, service, self._request_data(flow), inspect_as)
+        if inspection is not None:
+            self._apply(flow, service, inspection, extra_warn=warned)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         meta = flow.metadata.get(META)
@@ -269,12 +300,39 @@ class PhiWall:
 
     def response(self, flow: http.HTTPFlow) -> None:
         meta = flow.metadata.get(META)
-        if not meta or not meta.get("warn") or flow.response is None or flow.response.stream:
+        if not meta or flow.response is None:
+            return
+        if meta.get("applied") != "block" and not flow.response.headers.get("x-phiwall-verdict") == "block":
+            try:
+                self._learn(flow, meta)
+            except Exception:  # learning is best effort; a bad upstream answer must not break the reply
+                log.exception("phiwall: could not read an upload response")
+        if not meta.get("warn") or flow.response.stream:
             return
         if "json" in flow.response.headers.get("content-type", ""):
             new = actions.add_warning_to_json(flow.response.content or b"", actions.warning_text([meta["warn"]]))
             if new is not None:
                 flow.response.content = new
+
+    async def websocket_message(self, flow: http.HTTPFlow) -> None:
+        """Client→server messages on guarded hosts go through the same pipeline as requests. A blocked message is
+        dropped (it never reaches the service) and, where the protocol has a place for it, the person gets a
+        notice in the stream. Any failure drops the message: fail closed."""
+        if flow.websocket is None or not flow.websocket.messages:
+            return
+        msg = flow.websocket.messages[-1]
+        if not msg.from_client or msg.dropped:
+            return
+        service = route(flow.request.pretty_host)
+        if service is None or self.source is None or self.policy is None:
+            return
+        try:
+            await self._websocket_message(flow, service, msg)
+        except Exception as e:  # noqa: BLE001 - fail closed
+            log.exception("phiwall: websocket message inspection failed")
+            msg.drop()
+            self._emit(self._event(flow, None, verdict="block", applied="drop", rule_ids=("on_error",),
+                                   reason=f"internal error ({type(e).__name__})", extra={"websocket": True}))
 
     def error(self, flow: http.HTTPFlow) -> None:
         meta = flow.metadata.get(META)
@@ -295,7 +353,363 @@ class PhiWall:
                         rule_ids=("on_error",), reason=reason)
         )
 
+    # -- multi-request uploads (phiwall.uploads) ----------------------------------------------------------------
+
+    def _stateful_kind(self, flow: http.HTTPFlow, service: Service) -> Stateful | None:
+        """The handler for a request that is one step of a multi-request upload, or None."""
+        r = flow.request
+        if r.headers.get("x-goog-upload-command"):
+            return self._google_upload
+        if service.name == "openai_api" and r.method == "POST" and upload_step(r.path.split("?")[0]) is not None:
+            return self._openai_upload
+        if service.name == "chatgpt_files" and r.method in ("PUT", "POST"):
+            return self._blob_upload
+        return None
+
+    async def _google_upload(self, flow: http.HTTPFlow, service: Service, body: bytes) -> None:
+        """Gemini File API and Gemini web resumable uploads: start / upload … / upload, finalize."""
+        r = flow.request
+        meta = flow.metadata[META]
+        cmds = {c.strip().lower() for c in r.headers.get("x-goog-upload-command", "").split(",") if c.strip()}
+        req = self._request_data(flow, body)
+        if "start" in cmds:
+            meta["learn"] = "google_start"
+            meta["declared"] = _int(r.headers.get("x-goog-upload-header-content-length"))
+            inspection = await self._inspect_or_answer(flow, service, req, _GEMINI_UPLOAD)
+            if inspection is not None:
+                self._apply(flow, service, inspection)
+            return
+        upload_id = query_param(r.pretty_url, "upload_id") or normalise_url(r.pretty_url)
+        if "cancel" in cmds or "upload" not in cmds:  # cancel, query: nothing to inspect
+            if "cancel" in cmds and (s := self.uploads.get("google", upload_id)) is not None:
+                self.uploads.close(s)
+            self._audit_plain(flow, "upload control request (" + ", ".join(sorted(cmds)) + ")")
+            return
+        offset = _int(r.headers.get("x-goog-upload-offset")) or 0
+        final = "finalize" in cmds
+        session = self.uploads.get("google", upload_id)
+        if session is None:
+            if offset == 0 and final:  # the whole file in one request: judge it like any upload
+                inspection = await self._inspect_or_answer(flow, service, req, _GEMINI_UPLOAD)
+                if inspection is not None:
+                    self._apply(flow, service, inspection)
+                return
+            if offset != 0:
+                self._answer_error(flow, service, f"an upload chunk at byte {offset} arrived for an upload phiwall "
+                                   "did not see begin (the proxy may have restarted); start the upload again")
+                return
+            session = self.uploads.open("google", upload_id)
+        await self._chunk(flow, service, session, offset, body, req, _GEMINI_UPLOAD, final=final)
+
+    async def _openai_upload(self, flow: http.HTTPFlow, service: Service, body: bytes) -> None:
+        """OpenAI Uploads: create → parts (any order; part ids come back in each part's response) → complete."""
+        r = flow.request
+        meta = flow.metadata[META]
+        step, upload_id = upload_step(r.path.split("?")[0]) or ("create", None)
+        req = self._request_data(flow, body)
+        if step == "create":
+            meta["learn"] = "openai_upload_create"
+            inspection = await self._inspect_or_answer(flow, service, req, _OPENAI_UPLOADS)
+            if inspection is not None:
+                self._apply(flow, service, inspection)
+            return
+        assert upload_id is not None
+        session = self.uploads.get("openai", upload_id)
+        if step == "cancel":
+            if session is not None:
+                self.uploads.close(session)
+            self._audit_plain(flow, "upload cancelled")
+            return
+        if step == "parts":
+            if session is None:  # the create response was not seen: still hold the parts
+                session = self.uploads.open("openai", upload_id)
+            if session.blocked:
+                self._block_known(flow, service, session.blocked)
+                return
+            try:
+                data = _multipart_data(body, r.headers.get("content-type", ""))
+                self.uploads.hold(session, flow.id, data)
+            except PhiWallError as e:
+                self._answer_error(flow, service, str(e), status=413 if isinstance(e, LimitError) else 422)
+                return
+            meta["learn"] = "openai_part"
+            meta["upload_key"] = upload_id
+            await self._early_check(flow, service, session, data, req, _OPENAI_UPLOADS)
+            return
+        # complete
+        if session is None:
+            self._answer_error(flow, service, "the upload's parts were not seen by phiwall (the proxy may have "
+                               "restarted); upload the file again")
+            return
+        if session.blocked:
+            self._block_known(flow, service, session.blocked)
+            return
+        try:
+            doc = json.loads(body or b"{}")
+            order = doc.get("part_ids") if isinstance(doc, dict) else None
+            if not isinstance(order, list) or not all(isinstance(p, str) for p in order):
+                raise ExtractionError("uploads complete request has no part_ids list")
+            whole = session.assemble(order)
+        except (ValueError, PhiWallError) as e:
+            self._answer_error(flow, service, str(e) if isinstance(e, PhiWallError) else "uploads complete body is not JSON")
+            return
+        finally:
+            self.uploads.close(session)
+        await self._judge_whole(flow, service, req, whole, _OPENAI_UPLOADS)
+
+    async def _blob_upload(self, flow: http.HTTPFlow, service: Service, body: bytes) -> None:
+        """The PUT of a ChatGPT file's bytes to the signed URL the registration answered with; also Azure's
+        Put Block (`comp=block`) + Put Block List (`comp=blocklist`) for large files."""
+        r = flow.request
+        meta = flow.metadata[META]
+        url = r.pretty_url
+        owner = self.uploads.url_owner(url)
+        if owner is not None:
+            meta["file_ids"] = [owner[1]]
+        else:
+            meta["note"] = "upload URL not learned from a registration response"
+        comp = query_param(url, "comp") or ""
+        req = self._request_data(flow, body)
+        key = normalise_url(url, drop=frozenset({"comp", "blockid"}))
+        if comp == "block":
+            session = self.uploads.get("azure", key) or self.uploads.open("azure", key, file_id=owner[1] if owner else None)
+            if session.blocked:
+                self._block_known(flow, service, session.blocked)
+                return
+            await self._chunk(flow, service, session, query_param(url, "blockid") or "", body, req, service, final=False)
+            return
+        if comp == "blocklist":
+            session = self.uploads.get("azure", key)
+            if session is None:
+                self._answer_error(flow, service, "the file's blocks were not seen by phiwall; upload it again")
+                return
+            if session.blocked:
+                self._block_known(flow, service, session.blocked)
+                return
+            order = [m.decode("ascii", "replace") for m in _BLOCK_IDS.findall(body)]
+            try:
+                whole = session.assemble(order)
+            except PhiWallError as e:
+                self._answer_error(flow, service, str(e))
+                return
+            finally:
+                self.uploads.close(session)
+            await self._judge_whole(flow, service, req, whole, service)
+            return
+        inspection = await self._inspect_or_answer(flow, service, req, service)
+        if inspection is not None:
+            self._apply(flow, service, inspection)
+
+    async def _chunk(self, flow: http.HTTPFlow, service: Service, session: UploadSession, key: int | str, data: bytes,
+                     req: RequestData, inspect_as: Service, *, final: bool) -> None:
+        """Hold one chunk; judge the whole file on the final one, check a first chunk's magic at once."""
+        if session.blocked:
+            self._block_known(flow, service, session.blocked)
+            return
+        try:
+            self.uploads.add_chunk(session, key, data)
+        except LimitError as e:
+            self.uploads.close(session)
+            self._answer_error(flow, service, str(e), status=413)
+            return
+        if final:
+            try:
+                whole = session.assemble()
+            except PhiWallError as e:
+                self._answer_error(flow, service, str(e))
+                return
+            finally:
+                self.uploads.close(session)
+            await self._judge_whole(flow, service, req, whole, inspect_as)
+            return
+        if key == 0 or isinstance(key, str):
+            await self._early_check(flow, service, session, data, req, inspect_as)
+        else:
+            self._audit_plain(flow, "upload chunk held; the whole file is judged when the upload completes")
+
+    async def _early_check(self, flow: http.HTTPFlow, service: Service, session: UploadSession, data: bytes,
+                           req: RequestData, inspect_as: Service) -> None:
+        """A chunk that begins with file magic (DICOM, an image) is inspected at once: an obviously medical upload
+        is stopped at its first request. Only positive evidence blocks here; a detector that fails on a partial
+        file does not, because the assembled file is judged (and fails closed) when the upload completes."""
+        if session.early_checked or sniff.sniff(data) == sniff.OCTET:
+            self._audit_plain(flow, "upload chunk held; the whole file is judged when the upload completes")
+            return
+        session.early_checked = True
+        try:
+            inspection = await self._inspect(replace(req, raw_body=data, headers=_assembled(req.headers)), inspect_as)
+        except PhiWallError:
+            self._audit_plain(flow, "first upload chunk could not be checked alone; the whole file is judged at the end")
+            return
+        d = inspection.decision
+        if d.verdict >= Verdict.DEIDENTIFY and d.error is None:
+            self._apply(flow, service, inspection)
+            if flow.response is not None:  # enforce mode: the rest of this upload is refused without inspection
+                session.blocked = " ".join(d.reasons)
+                session.blocked_rules = d.rule_ids
+            return
+        self._audit_plain(flow, "first upload chunk checked; the whole file is judged when the upload completes",
+                          inspection=inspection)
+
+    async def _judge_whole(self, flow: http.HTTPFlow, service: Service, req: RequestData, whole: bytes,
+                           inspect_as: Service) -> None:
+        """Inspect a reassembled file on the request that completes its upload, before that request leaves."""
+        flow.metadata[META]["assembled_bytes"] = len(whole)
+        syn = replace(req, raw_body=whole, headers=_assembled(req.headers))
+        inspection = await self._inspect_or_answer(flow, service, syn, inspect_as)
+        if inspection is not None:
+            self._apply(flow, service, inspection)
+
+    def _learn(self, flow: http.HTTPFlow, meta: dict[str, Any]) -> None:
+        """Read what upload responses tell phiwall: upload URLs and session ids, part ids, and the ids of files
+        that were let through with a warning (or in shadow mode) so later references carry the same verdict."""
+        resp = flow.response
+        assert resp is not None
+        learn = meta.get("learn")
+        ok = 200 <= resp.status_code < 300
+        if learn == "chatgpt_register" and ok:
+            doc = _json_or_none(resp.content)
+            if isinstance(doc, dict) and isinstance(doc.get("upload_url"), str) and isinstance(doc.get("file_id"), str):
+                self.uploads.remember_url(doc["upload_url"], "chatgpt", doc["file_id"])
+        elif learn == "google_start" and ok:
+            url = resp.headers.get("x-goog-upload-url")
+            if url:
+                uid = query_param(url, "upload_id") or normalise_url(url)
+                self.uploads.open("google", uid, declared_size=meta.get("declared"))
+        elif learn == "openai_upload_create" and ok:
+            doc = _json_or_none(resp.content)
+            if isinstance(doc, dict) and isinstance(doc.get("id"), str):
+                size = doc.get("bytes")
+                self.uploads.open("openai", doc["id"], declared_size=size if isinstance(size, int) else None)
+        elif learn == "openai_part":
+            session = self.uploads.get("openai", meta.get("upload_key", ""))
+            doc = _json_or_none(resp.content) if ok else None
+            if session is not None:
+                data = session.pending.pop(flow.id, None)
+                if data is not None and isinstance(doc, dict) and isinstance(doc.get("id"), str):
+                    session.add(doc["id"], data)
+        verdict = meta.get("verdict")
+        if ok and verdict in ("warn", "block", "deidentify") and meta.get("kind") == "upload":
+            ids = ids_from_response(resp.content or b"")
+            if ids:
+                self.uploads.remember_verdict(ids, Verdict.parse(verdict), meta.get("reason", ""), tuple(meta.get("rule_ids", ())))
+
+    def _block_reference(self, flow: http.HTTPFlow, service: Service, hits: list[tuple[str, FileVerdict]]) -> None:
+        """Block a request that refers to a file whose upload was blocked: blocking the upload alone would let a
+        retried or replayed message point the service at a file it may still hold."""
+        rules = tuple(dict.fromkeys(r for _, fv in hits for r in fv.rule_ids)) or ("upload",)
+        reason = (
+            f"phiwall blocked this request to {service.title}: it refers to a file whose upload phiwall blocked "
+            f"earlier (rule {', '.join(rules)}). Remove that attachment and send the message again."
+        )
+        self._block_known(flow, service, reason, rules=("blocked-file-reference", *rules),
+                          entities={"BLOCKED_FILE_REFERENCE": len(hits)})
+
+    def _block_known(self, flow: http.HTTPFlow, service: Service, reason: str, *,
+                     rules: tuple[str, ...] = ("upload-blocked",), entities: dict[str, int] | None = None) -> None:
+        """Answer a request whose verdict is already known (a chunk of a blocked upload, a reference to one)."""
+        meta = flow.metadata[META]
+        meta.update(verdict="block", rule_ids=list(rules), reason=reason)
+        incident = uuid.uuid4().hex[:12]
+        shadow = ctx.options.phiwall_mode == "shadow"
+        if not shadow:
+            actions.respond(flow, block_answer(meta.get("style") or service.error_style, reason, incident=incident, rule_ids=rules))
+            meta["applied"] = "block"
+        ev = self._event(flow, None, verdict="block", applied="none" if shadow else "block", rule_ids=rules,
+                         reason=reason, incident=incident)
+        if entities:
+            ev["entity_counts"] = entities
+        self._emit(ev)
+        meta["audited"] = True
+
+    def _audit_plain(self, flow: http.HTTPFlow, note: str, inspection: Inspection | None = None) -> None:
+        """Audit a request forwarded without a verdict of its own (an intermediate chunk, an upload control)."""
+        meta = flow.metadata[META]
+        meta.update(verdict="allow", applied="allow")
+        ev = self._event(flow, inspection, verdict="allow", applied="allow", rule_ids=(), reason=note)
+        self._emit(ev)
+        meta["audited"] = True
+
+    # -- WebSockets ---------------------------------------------------------------------------------------------
+
+    async def _websocket_message(self, flow: http.HTTPFlow, service: Service, msg: Any) -> None:
+        assert self.policy is not None and flow.websocket is not None
+        t0 = time.perf_counter()
+        content: bytes = msg.content
+        endpoint, notice_style = ws_protocol(flow.request.pretty_host, flow.request.path)
+        shadow = ctx.options.phiwall_mode == "shadow"
+        extra = {"websocket": True, "message": len(flow.websocket.messages) - 1, "endpoint": endpoint}
+
+        def refuse(reason: str, verdict: str, rule_ids: tuple[str, ...], inspection: Inspection | None = None,
+                   entities: dict[str, int] | None = None) -> None:
+            incident = uuid.uuid4().hex[:12]
+            if not shadow:
+                msg.drop()
+                notice = websocket_notice(notice_style, f"{reason} (phiwall incident {incident})",
+                                          session_id=_json_field(content, "session_id"))
+                if notice is not None:
+                    self._inject(flow, notice)
+            ev = self._event(flow, inspection, verdict=verdict, applied="none" if shadow else "drop",
+                             rule_ids=rule_ids, reason=None if inspection else reason, incident=incident, t0=t0, extra=extra)
+            if entities:
+                ev["entity_counts"] = entities
+            self._emit(ev)
+
+        if len(content) > self.policy.max_body_bytes:
+            d = self.policy.error_decision(service.name, f"a {len(content)}-byte WebSocket message is over the limit", kind="limit")
+            if d.verdict >= Verdict.DEIDENTIFY:
+                refuse(d.reasons[0], "block", d.rule_ids)
+            return
+        hits = [(fid, fv) for fid, fv in self.uploads.referenced(content) if fv.verdict >= Verdict.DEIDENTIFY]
+        if hits:
+            rules = tuple(dict.fromkeys(r for _, fv in hits for r in fv.rule_ids))
+            refuse(f"phiwall blocked this message to {service.title}: it refers to a file whose upload phiwall "
+                   "blocked earlier. Remove that attachment and send the message again.", "block",
+                   ("blocked-file-reference", *rules), entities={"BLOCKED_FILE_REFERENCE": len(hits)})
+            return
+        req = RequestData(
+            method="WS", scheme=flow.request.scheme, host=flow.request.pretty_host, port=flow.request.port,
+            path=flow.request.path, headers=tuple((k, v) for k, v in flow.request.headers.items(multi=True)),
+            raw_body=content, who=_who(flow), websocket=True, flow_id=flow.id,
+        )
+        try:
+            inspection = await self._inspect(req, _WEBSOCKET)
+        except PhiWallError as e:
+            d = self.policy.error_decision(service.name, str(e), kind="timeout" if isinstance(e, InspectionTimeout) else "unparseable")
+            if d.verdict >= Verdict.DEIDENTIFY:
+                refuse(d.reasons[0], "block", d.rule_ids)
+            else:
+                self._emit(self._event(flow, None, verdict=str(d.verdict), applied="none", rule_ids=d.rule_ids,
+                                       reason=str(e), t0=t0, extra=extra))
+            return
+        d = inspection.decision
+        if d.verdict >= Verdict.DEIDENTIFY:
+            refuse(" ".join(d.reasons), str(d.verdict), d.rule_ids, inspection)
+            return
+        self._emit(self._event(flow, inspection, verdict=str(d.verdict), applied=str(d.verdict) if not shadow else "none",
+                               rule_ids=d.rule_ids, t0=t0, extra=extra))
+
+    def _inject(self, flow: http.HTTPFlow, notice: bytes) -> None:
+        try:
+            ctx.master.commands.call("inject.websocket", flow, True, notice, True)
+        except Exception:  # noqa: BLE001 - no proxy server (offline replay, tests): the drop alone still holds
+            log.debug("phiwall: could not inject a WebSocket notice", exc_info=True)
+
     # -- internals ----------------------------------------------------------------------------------------------
+
+    async def _inspect_or_answer(self, flow: http.HTTPFlow, service: Service, req: RequestData,
+                                 inspect_as: Service) -> Inspection | None:
+        """Run the pipeline; on a failure answer with the on_error verdict and return None."""
+        try:
+            return await self._inspect(req, inspect_as)
+        except InspectionTimeout as e:
+            self._answer_error(flow, service, str(e), status=504)
+        except PhiWallError as e:
+            self._answer_error(flow, service, str(e))
+        except Exception as e:  # noqa: BLE001 - fail closed: an unexpected error must never let the request pass
+            log.exception("phiwall: inspection failed")
+            self._answer_error(flow, service, f"internal inspection error ({type(e).__name__})", status=500)
+        return None
 
     async def _inspect(self, req: RequestData, service: Service) -> Inspection:
         assert self.source is not None and self.policy is not None
@@ -305,27 +719,45 @@ class PhiWall:
         assert self.pool is not None
         return await self.pool.inspect(self.source, req, service.name, timeout)
 
-    def _request_data(self, flow: http.HTTPFlow) -> RequestData:
+    def _decoded(self, flow: http.HTTPFlow) -> bytes | None:
+        """The request body with its Content-Encoding undone (bounded), or None when it cannot be decoded (the
+        pipeline then fails closed on the same body)."""
+        assert self.policy is not None
+        raw = flow.request.raw_content or b""
+        ce = flow.request.headers.get("content-encoding", "")
+        if not ce:
+            return raw
+        try:
+            return decode_body(raw, ce, self.policy.max_body_bytes)
+        except PhiWallError:
+            return None
+
+    def _request_data(self, flow: http.HTTPFlow, body: bytes | None = None) -> RequestData:
+        """A picklable snapshot of the request; with `body`, the decoded body replaces the wire body."""
         r = flow.request
+        headers = tuple((k, v) for k, v in r.headers.items(multi=True))
+        if body is not None:
+            headers = tuple((k, v) for k, v in headers if k.lower() != "content-encoding")
         return RequestData(
             method=r.method,
             scheme=r.scheme,
             host=r.pretty_host,
             port=r.port,
             path=r.path,
-            headers=tuple((k, v) for k, v in r.headers.items(multi=True)),
-            raw_body=r.raw_content or b"",
+            headers=headers,
+            raw_body=(r.raw_content or b"") if body is None else body,
             who=_who(flow),
             flow_id=flow.id,
         )
 
-    def _apply(self, flow: http.HTTPFlow, service: Service, inspection: Inspection) -> None:
+    def _apply(self, flow: http.HTTPFlow, service: Service, inspection: Inspection, extra_warn: list[str] | None = None) -> None:
         assert self.policy is not None
         meta = flow.metadata[META]
         d = inspection.decision
+        style = meta.get("style") or service.error_style
         meta.update(
-            verdict=str(d.verdict), rule_ids=list(d.rule_ids), endpoint=inspection.endpoint, style=service.error_style,
-            entity_counts=d.entity_counts(),
+            verdict=str(d.verdict), rule_ids=list(d.rule_ids), endpoint=inspection.endpoint, style=style,
+            entity_counts=d.entity_counts(), kind=inspection.kind, reason=" ".join(d.reasons),
         )
         shadow = ctx.options.phiwall_mode == "shadow"
         incident = uuid.uuid4().hex[:12]
@@ -333,16 +765,18 @@ class PhiWall:
         if not shadow:
             if d.verdict >= Verdict.DEIDENTIFY:  # de-identification is not available yet: fail closed
                 status = _ERROR_STATUS.get(d.error_kind or "", 403)
-                answer = block_answer(
-                    service.error_style, " ".join(d.reasons), status=status, incident=incident, rule_ids=d.rule_ids
-                )
+                answer = block_answer(style, " ".join(d.reasons), status=status, incident=incident, rule_ids=d.rule_ids)
                 actions.respond(flow, answer)
                 applied = "block"
-            elif d.verdict == Verdict.WARN:
-                meta["warn"] = " ".join(d.reasons)
+            elif d.verdict == Verdict.WARN or extra_warn:
+                meta["warn"] = " ".join(d.reasons) if d.verdict == Verdict.WARN else extra_warn[0]  # type: ignore[index]
                 applied = "warn"
             else:
                 applied = "allow"
+        meta["applied"] = applied
+        if d.verdict > Verdict.ALLOW and meta.get("file_ids"):
+            # The id is known before the bytes (ChatGPT): later messages naming it get the same verdict.
+            self.uploads.remember_verdict(meta["file_ids"], d.verdict, " ".join(d.reasons), d.rule_ids)
         self._emit(self._event(flow, inspection, verdict=str(d.verdict), applied=applied, rule_ids=d.rule_ids, incident=incident))
         meta["audited"] = True
 
@@ -351,41 +785,51 @@ class PhiWall:
         assert self.policy is not None
         d = self.policy.error_decision(service.name, reason)
         meta = flow.metadata.setdefault(META, {"service": service.name, "t0": time.perf_counter()})
-        meta.update(verdict=str(d.verdict), rule_ids=list(d.rule_ids), style=service.error_style)
+        style = meta.get("style") or service.error_style
+        meta.update(verdict=str(d.verdict), rule_ids=list(d.rule_ids), style=style)
         incident = uuid.uuid4().hex[:12]
         shadow = ctx.options.phiwall_mode == "shadow"
         applied = "none" if shadow else str(d.verdict)
         if not shadow:
             if d.verdict == Verdict.BLOCK:
-                answer = block_answer(service.error_style, d.reasons[0], status=status, incident=incident, rule_ids=d.rule_ids)
+                answer = block_answer(style, d.reasons[0], status=status, incident=incident, rule_ids=d.rule_ids)
                 actions.respond(flow, answer)
             elif d.verdict == Verdict.WARN:
                 meta["warn"] = d.reasons[0]
+        meta["applied"] = applied
         self._emit(self._event(flow, None, verdict=str(d.verdict), applied=applied, rule_ids=d.rule_ids, reason=reason, incident=incident))
         meta["audited"] = True
 
     def _event(self, flow: http.HTTPFlow, inspection: Inspection | None, *, verdict: str, applied: str,
-               rule_ids: tuple[str, ...], reason: str | None = None, incident: str = "") -> dict[str, Any]:
+               rule_ids: tuple[str, ...], reason: str | None = None, incident: str = "", t0: float | None = None,
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
         assert self.source is not None
         meta = flow.metadata.get(META, {})
         who = _who(flow)
+        more: dict[str, Any] = dict(extra or {})
+        if incident:
+            more["incident"] = incident
+        for k in ("assembled_bytes", "note"):
+            if k in meta:
+                more[k] = meta[k]
+        start = t0 if t0 is not None else meta.get("t0", time.perf_counter())
         ev = build_event(
             inspection,
             flow_id=flow.id,
             client=who.client,
             user=who.user,
             host=flow.request.pretty_host,
-            method=flow.request.method,
+            method="WS" if extra and extra.get("websocket") else flow.request.method,
             path=flow.request.path,
             verdict=verdict,
             applied=applied,
             rule_ids=rule_ids,
             policy_id=self.source.model.id,
             policy_sha256=self.source.sha256,
-            latency_ms=(time.perf_counter() - meta.get("t0", time.perf_counter())) * 1000,
+            latency_ms=(time.perf_counter() - start) * 1000,
             mode=ctx.options.phiwall_mode,
             reason=reason,
-            extra={"incident": incident} if incident else None,
+            extra=more or None,
         )
         if "service" not in ev:
             ev["service"] = meta.get("service")
@@ -403,6 +847,67 @@ class PhiWall:
 
 # How an on_error block is answered: too big → 413, could not parse → 422, too slow → 504; policy blocks are 403.
 _ERROR_STATUS = {"limit": 413, "unparseable": 422, "timeout": 504, "detector": 422}
+
+Stateful = Callable[[http.HTTPFlow, Service, bytes], Awaitable[None]]
+
+_CHATGPT_REGISTER = re.compile(r"^/backend-(?:api|anon)/files/?$")
+_BLOCK_IDS = re.compile(rb"<(?:Latest|Committed|Uncommitted)>\s*([^<\s]*)\s*</")
+
+
+def _hostless(name: str) -> Service:
+    s = service_by_name(name)
+    assert s is not None, name
+    return s
+
+
+_GRPC = _hostless("grpc")
+_WEBSOCKET = _hostless("websocket")
+_GEMINI_UPLOAD = _hostless("gemini_api_upload")
+_OPENAI_UPLOADS = _hostless("openai_uploads")
+
+
+def _style(flow: http.HTTPFlow, service: Service) -> str:
+    """How to answer this request: gRPC clients only understand a gRPC status, whatever the host's REST style."""
+    if flow.request.headers.get("content-type", "").lower().startswith("application/grpc"):
+        return "grpc"
+    return service.error_style
+
+
+def _assembled(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    drop = {"content-encoding", "content-length", ASSEMBLED_HEADER}
+    return tuple((k, v) for k, v in headers if k.lower() not in drop) + ((ASSEMBLED_HEADER, "1"),)
+
+
+def _multipart_data(body: bytes, content_type: str) -> bytes:
+    """The `data` field of an Uploads part (or its only file field)."""
+    fields = parse_multipart(body, content_type)
+    for f in fields:
+        if f.name == "data":
+            return f.data
+    files = [f for f in fields if f.filename is not None]
+    if len(files) == 1:
+        return files[0].data
+    raise ExtractionError("uploads part request has no `data` field")
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _json_or_none(body: bytes | None) -> Any:
+    try:
+        return json.loads(body or b"")
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def _json_field(body: bytes, key: str) -> str | None:
+    doc = _json_or_none(body) if body[:1] in (b"{", b" ") else None
+    v = doc.get(key) if isinstance(doc, dict) else None
+    return v if isinstance(v, str) else None
 
 
 def _who(flow: http.HTTPFlow) -> Who:

@@ -1,0 +1,117 @@
+"""The addon's multi-request upload handling, in process (mitmproxy taddons + tflow, inline inspection)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mitmproxy import http
+from mitmproxy.test import tflow
+from mitmproxy.test import tutils
+
+from phiwall.addon import PhiWall
+from tests.addon.conftest import audit
+from tests.factories import make_dicom
+
+UPLOAD_URL = "https://fileserviceuploadsperm.blob.core.windows.net/files/file-AbC123xyz?se=2026&sp=cw&sig=s1g"
+
+
+def flow(method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None) -> http.HTTPFlow:
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    req = tutils.treq(method=method.encode(), scheme=b"https", host=u.hostname.encode(), port=443,
+                      path=(u.path + ("?" + u.query if u.query else "")).encode(), content=body,
+                      headers=http.Headers(**{k.replace("-", "_"): v for k, v in (headers or {}).items()}))
+    f = tflow.tflow(req=req)
+    f.request.headers.clear()
+    f.request.headers["host"] = u.hostname
+    for k, v in (headers or {}).items():
+        f.request.headers[k] = v
+    f.request.content = body
+    return f
+
+
+async def send(addon: PhiWall, f: http.HTTPFlow, reply: tuple[int, dict[str, str], bytes] | None = None) -> http.HTTPFlow:
+    addon.requestheaders(f)
+    await addon.request(f)
+    if f.response is None and reply is not None:
+        status, headers, body = reply
+        f.response = http.Response.make(status, body, headers)
+        addon.responseheaders(f)
+        addon.response(f)
+    return f
+
+
+async def test_chatgpt_two_step_upload_blocks_put_and_reference(phiwall_ctx, tmp_path: Path) -> None:
+    addon, _ = phiwall_ctx
+    reg = flow("POST", "https://chatgpt.com/backend-api/files",
+               json.dumps({"file_name": "scan.dcm", "file_size": 1000, "use_case": "multimodal"}).encode(),
+               {"content-type": "application/json"})
+    await send(addon, reg, (200, {"content-type": "application/json"},
+                            json.dumps({"status": "success", "file_id": "file-AbC123xyz", "upload_url": UPLOAD_URL}).encode()))
+    assert reg.response.status_code == 200
+    put = await send(addon, flow("PUT", UPLOAD_URL, make_dicom(), {"content-type": "application/dicom",
+                                                                    "x-ms-blob-type": "BlockBlob"}))
+    assert put.response is not None and put.response.status_code == 403
+    assert b"<Error>" in put.response.content and b"DICOM" in put.response.content
+    conv = {"action": "next", "messages": [{"id": "m1", "author": {"role": "user"}, "content": {
+        "content_type": "multimodal_text", "parts": [
+            {"content_type": "image_asset_pointer", "asset_pointer": "file-service://file-AbC123xyz"}, "What is this?"]}}]}
+    c = await send(addon, flow("POST", "https://chatgpt.com/backend-api/f/conversation", json.dumps(conv).encode(),
+                               {"content-type": "application/json"}))
+    assert c.response is not None and c.response.status_code == 403
+    assert "refers to a file whose upload phiwall blocked" in c.response.json()["detail"]
+    ev = audit(tmp_path)[-1]
+    assert ev["entity_counts"] == {"BLOCKED_FILE_REFERENCE": 1} and "blocked-file-reference" in ev["rule_ids"]
+
+
+async def test_azure_put_block_list_is_judged_whole(phiwall_ctx) -> None:
+    addon, _ = phiwall_ctx
+    dcm = make_dicom()
+    a, b = dcm[:100], dcm[100:]  # the first block has no DICM magic yet (it sits at byte 128)
+    for bid, data in (("YQ==", a), ("Yg==", b)):
+        f = await send(addon, flow("PUT", UPLOAD_URL + f"&comp=block&blockid={bid}", data), (201, {}, b""))
+        assert f.response.status_code == 201
+    xml = b'<?xml version="1.0"?><BlockList><Latest>YQ==</Latest><Latest>Yg==</Latest></BlockList>'
+    f = await send(addon, flow("PUT", UPLOAD_URL + "&comp=blocklist", xml), (201, {}, b""))
+    assert f.response.status_code == 403
+
+
+async def test_benign_chatgpt_put_passes_untouched(phiwall_ctx) -> None:
+    addon, _ = phiwall_ctx
+    f = await send(addon, flow("PUT", UPLOAD_URL, b"Shopping list: eggs, milk, bread.\n"), (201, {}, b""))
+    assert f.response.status_code == 201
+
+
+async def test_openai_uploads_parts_any_order_judged_at_complete(phiwall_ctx) -> None:
+    addon, _ = phiwall_ctx
+    host = "https://api.openai.com"
+    await send(addon, flow("POST", host + "/v1/uploads", json.dumps(
+        {"bytes": 10, "filename": "a.bin", "mime_type": "application/octet-stream", "purpose": "user_data"}).encode(),
+        {"content-type": "application/json"}), (200, {"content-type": "application/json"},
+                                                json.dumps({"id": "upload_abc12345", "object": "upload"}).encode()))
+    dcm = make_dicom(preamble=False, file_meta=False, encoding="implicit")
+    pieces = [dcm[i:i + 64] for i in range(0, len(dcm), 64)]
+    ids = []
+    for n in reversed(range(len(pieces))):  # last part first
+        body = (b"--b\r\nContent-Disposition: form-data; name=\"data\"; filename=\"blob\"\r\n"
+                b"Content-Type: application/octet-stream\r\n\r\n" + pieces[n] + b"\r\n--b--\r\n")
+        f = await send(addon, flow("POST", host + "/v1/uploads/upload_abc12345/parts", body,
+                                   {"content-type": "multipart/form-data; boundary=b"}),
+                       (200, {"content-type": "application/json"}, json.dumps({"id": f"part_{n:08d}"}).encode()))
+        if f.response.status_code == 403:  # the part that begins the file may be stopped at once
+            return
+        ids.insert(0, f"part_{n:08d}")
+    f = await send(addon, flow("POST", host + "/v1/uploads/upload_abc12345/complete",
+                               json.dumps({"part_ids": ids}).encode(), {"content-type": "application/json"}))
+    assert f.response is not None and f.response.status_code == 403
+    assert "DICOM" in f.response.json()["error"]["message"]
+
+
+async def test_openai_complete_without_seen_parts_fails_closed(phiwall_ctx) -> None:
+    addon, _ = phiwall_ctx
+    f = await send(addon, flow("POST", "https://api.openai.com/v1/uploads/upload_unknown99/complete",
+                               b'{"part_ids": ["part_1"]}', {"content-type": "application/json"}))
+    assert f.response.status_code == 422
+    assert "not seen by phiwall" in f.response.json()["error"]["message"]
