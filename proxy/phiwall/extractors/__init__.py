@@ -40,14 +40,31 @@ SERVICES: tuple[Service, ...] = (
         "phiwall.extractors.openai_api:OpenAIAdapter",
         "openai",
     ),
-    Service("chatgpt_web", "ChatGPT", ("chatgpt.com", "chat.openai.com", "*.chatgpt.com"), "phiwall.extractors.generic:GenericAdapter", "chatgpt"),
-    Service("chatgpt_files", "ChatGPT file storage", ("*.oaiusercontent.com",), "phiwall.extractors.generic:GenericAdapter", "generic"),
+    Service("chatgpt_web", "ChatGPT", ("chatgpt.com", "chat.openai.com", "*.chatgpt.com"), "phiwall.extractors.chatgpt_web:ChatGPTWebAdapter", "chatgpt"),
+    # Where ChatGPT PUTs the bytes: the signed `upload_url` of the registration response. Only the one Azure
+    # storage account ChatGPT uses is intercepted, never *.blob.core.windows.net (docs/deployment.md).
+    Service(
+        "chatgpt_files",
+        "ChatGPT file storage",
+        ("*.oaiusercontent.com", "fileserviceuploadsperm.blob.core.windows.net"),
+        "phiwall.extractors.chatgpt_web:ChatGPTFilesAdapter",
+        "azure_blob",
+    ),
     Service("gemini_api", "the Gemini API", ("generativelanguage.googleapis.com", "*aiplatform.googleapis.com", "aiplatform.*.rep.googleapis.com"), "phiwall.extractors.generic:GenericAdapter", "google"),
-    Service("gemini_web", "Gemini", ("gemini.google.com", "content-push.googleapis.com", "push.clients6.google.com"), "phiwall.extractors.generic:GenericAdapter", "generic"),
-    Service("xai_api", "the xAI API", ("api.x.ai",), "phiwall.extractors.openai_api:OpenAIAdapter", "openai"),
+    Service("gemini_web", "Gemini", ("gemini.google.com",), "phiwall.extractors.generic:GenericAdapter", "generic"),
+    # The Gemini web app's upload hosts (multipart, or resumable start / upload, finalize).
+    Service("gemini_upload", "Gemini file upload", ("content-push.googleapis.com", "push.clients6.google.com"), "phiwall.extractors.gemini_upload:GeminiUploadAdapter", "google"),
+    # REST (OpenAI-compatible) and gRPC (the native xai-sdk) on one host: the adapter tells them apart.
+    Service("xai_api", "the xAI API", ("api.x.ai",), "phiwall.extractors.grpc:XaiAdapter", "openai"),
     Service("grok_web", "Grok", ("grok.com", "*.grok.com"), "phiwall.extractors.generic:GenericAdapter", "generic"),
     Service("anthropic_api", "the Claude API", ("api.anthropic.com",), "phiwall.extractors.generic:GenericAdapter", "anthropic"),
     Service("claude_web", "Claude", ("claude.ai", "*.claude.ai"), "phiwall.extractors.generic:GenericAdapter", "generic"),
+    # Host-less rows: route() never returns them and allow_hosts gets nothing from them. The addon picks them by
+    # request shape on any guarded host; their adapters report the host's own service name in the envelope.
+    Service("grpc", "a gRPC API", (), "phiwall.extractors.grpc:GrpcAdapter", "grpc"),
+    Service("websocket", "a chatbot WebSocket", (), "phiwall.extractors.websocket:WebSocketAdapter", "generic"),
+    Service("gemini_api_upload", "the Gemini File API", (), "phiwall.extractors.gemini_upload:GeminiUploadAdapter", "google"),
+    Service("openai_uploads", "the OpenAI Uploads API", (), "phiwall.extractors.openai_uploads:OpenAIUploadsAdapter", "openai"),
 )
 
 SERVICE_NAMES = frozenset(s.name for s in SERVICES)
@@ -62,7 +79,7 @@ def route(host: str, services: tuple[Service, ...] = SERVICES) -> Service | None
     """The service a host belongs to, or None when phiwall must leave the connection alone."""
     host = host.rstrip(".").lower()
     for s in services:
-        if _host_regex(s.hosts).fullmatch(host):
+        if s.hosts and _host_regex(s.hosts).fullmatch(host):
             return s
     return None
 
