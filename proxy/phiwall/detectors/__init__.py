@@ -14,6 +14,9 @@ REGISTRY: dict[str, str] = {
     "dicom": "phiwall.detectors.dicom:build",
     "medical_image": "phiwall.detectors.medical_image:build",
     "text_phi": "phiwall.detectors.text_phi:build",
+    "image_metadata": "phiwall.detectors.image_metadata:build",
+    "face": "phiwall.detectors.face:build",
+    "burned_in_text": "phiwall.detectors.burned_in_text:build",  # OCR: the costliest, so last
 }
 
 DETECTOR_NAMES = frozenset(REGISTRY)
