@@ -89,6 +89,8 @@ _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 # "CARTER, STEPHANIE" / "DOE^JOHN": how modalities and PACS print the patient's name (DICOM PN order, upper case).
 # An NER model trained on prose does not see a name in it; this layout rule does.
 _PN_LAYOUT = re.compile(r"\b(?P<value>[A-Z][A-Z'\-]{2,}\s*[,^]\s*[A-Z][A-Z'\-]{2,})\b")
+# "DAVIDSON DOUGLAS [M]": upper-case words followed by a bracketed sex marker, a common overlay header line.
+_PN_SEX = re.compile(r"(?P<value>\b[A-Z][A-Z'\-]{1,}(?: [A-Z][A-Z'\-]{1,}){1,3} ?[\[(][MFUO][\])])")
 _PN_STOP = frozenset(
     {
         "DOB",
@@ -387,13 +389,13 @@ def _name_layout_hits(
 ) -> list[tuple[str, tuple[int, int, int, int], float, str | None, str]]:
     out = []
     for ln in lines:
-        for m in _PN_LAYOUT.finditer(ln.text):
-            parts = re.split(r"\s*[,^]\s*", m.group("value"))
+        for m in [*_PN_LAYOUT.finditer(ln.text), *_PN_SEX.finditer(ln.text)]:
+            parts = re.split(r"\s*[,^\s]\s*", m.group("value").split("[")[0].split("(")[0].strip())
             if any(p in _PN_STOP for p in parts):
                 continue
             boxes = ln.boxes_for_span(*m.span("value"))
             if boxes:
-                expl = "upper-case SURNAME, GIVEN annotation layout"
+                expl = "upper-case name annotation layout (SURNAME, GIVEN or NAME [sex])"
                 out.append(("PERSON", ocr.union_box(boxes), 0.75, value_digest(m.group("value")), expl))
     return out
 
