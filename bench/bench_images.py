@@ -57,6 +57,7 @@ def main() -> None:
     from phiwall.policy import Policy
     from phiwall.policy import load_policy
     from phiwall.sniff import sniff
+
     from tests import factories as F
 
     def part(data: bytes) -> Part:

@@ -86,9 +86,9 @@ def main() -> None:
     for rel, n, p, t, ms, kinds in rows:
         lines.append(f"| {rel} | {n} | {p} | {t} | {ms:.0f} | {kinds} |")
     g = max(tot["gt"], 1)
-    lines.append(
-        f"| **all** | **{tot['gt']}** | **{tot['phi']} ({tot['phi'] / g:.0%})** | **{tot['text']} ({tot['text'] / g:.0%})** | | |"
-    )
+    phi_all = f"**{tot['phi']} ({tot['phi'] / g:.0%})**"
+    text_all = f"**{tot['text']} ({tot['text'] / g:.0%})**"
+    lines.append(f"| **all** | **{tot['gt']}** | {phi_all} | {text_all} | | |")
     table = "\n".join(lines)
     print(table)
     if args.write:
