@@ -1,0 +1,116 @@
+"""Helpers every per-service adapter shares: the matcher table (endpoint name, kind, method, path regex), a JSON
+walker that lets an adapter take over the dicts it knows (Gemini `inlineData`, Anthropic `source`) and hands
+every other string to the generic classifier, and the convention for file references.
+
+Why a table: one place per service lists what phiwall knows, so docs/coverage.md and the tests can be checked
+against it, and an endpoint missing from it falls to the generic adapter instead of passing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from phiwall.errors import ExtractionError
+from phiwall.extractors.base import METADATA_KEYS
+from phiwall.extractors.base import JsonPath
+from phiwall.extractors.base import PartCollector
+from phiwall.extractors.base import _classify_string
+from phiwall.model import EndpointKind
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One row of an adapter's matcher table."""
+
+    name: str  # stable, PHI-free: appears in audit events and policy `endpoints:` conditions
+    kind: EndpointKind
+    method: str  # "POST", a regex over methods ("POST|PUT"), or "*" for any method
+    path: re.Pattern[str]  # matched with fullmatch against the path without query string
+
+
+def table(rows: Iterable[tuple[str, EndpointKind, str, str]], prefix: str = "") -> tuple[Endpoint, ...]:
+    """Compile (name, kind, method, regex) rows; `prefix` is prepended to every regex (e.g. an API version)."""
+    return tuple(Endpoint(n, k, m.upper(), re.compile(prefix + rx)) for n, k, m, rx in rows)
+
+
+def match(endpoints: tuple[Endpoint, ...], method: str, path: str) -> Endpoint | None:
+    """The first row whose method and path fit. A path that fits but with another method (a GET of an upload
+    endpoint) is not a match: it carries no body worth a specific parser."""
+    method = method.upper()
+    for e in endpoints:
+        if (e.method == "*" or e.method == method or re.fullmatch(e.method, method)) and e.path.fullmatch(path):
+            return e
+    return None
+
+
+def match_groups(endpoints: tuple[Endpoint, ...], method: str, path: str) -> tuple[Endpoint, re.Match[str]] | None:
+    """Like `match`, with the path match (for named groups such as a model publisher)."""
+    method = method.upper()
+    for e in endpoints:
+        if e.method == "*" or e.method == method or re.fullmatch(e.method, method):
+            m = e.path.fullmatch(path)
+            if m:
+                return e, m
+    return None
+
+
+# A dict handler gets (dict, its path) and returns True when it took the whole dict apart itself.
+DictHook = Callable[[dict[str, Any], JsonPath], bool]
+
+
+def walk(
+    value: Any,
+    c: PartCollector,
+    *,
+    path: JsonPath = (),
+    hook: DictHook | None = None,
+    skip_keys: frozenset[str] = METADATA_KEYS,
+    skip_paths: frozenset[JsonPath] = frozenset(),
+    container: str = "json",
+) -> None:
+    """Like base.walk_json, but every dict is first offered to `hook`, and `skip_paths` (already extracted by the
+    adapter) are not visited again. Every other string is classified generically (file, reference or text), so a
+    field the adapter does not know is still inspected."""
+    stack: list[tuple[JsonPath, Any, str | None]] = [(path, value, None)]
+    while stack:
+        p, v, key = stack.pop()
+        if p in skip_paths:
+            continue
+        if isinstance(v, dict):
+            if hook is not None and hook(v, p):
+                continue
+            for k in reversed(list(v)):
+                if k in skip_keys and not isinstance(v[k], (dict, list)):
+                    continue
+                stack.append((p + (k,), v[k], k))
+        elif isinstance(v, list):
+            for i in range(len(v) - 1, -1, -1):
+                stack.append((p + (i,), v[i], key))
+        elif isinstance(v, str):
+            _classify_string(v, p, key, c, container, frozenset())
+
+
+def file_ref(c: PartCollector, ref: str, where: str) -> None:
+    """A request that points at a file uploaded earlier (OpenAI `file-…`, Anthropic `file_…`, Gemini `files/…`,
+    claude.ai uuids, Gemini web `/contrib_service/…`). The bytes were (or should have been) inspected at upload;
+    the id is recorded as a PHI-free note `file_ref:<id>` so a stateful layer can block by reference."""
+    ref = ref.strip()
+    if ref and len(ref) <= 300 and ref.isprintable():
+        c.notes.append(f"file_ref:{ref}")
+    else:
+        c.notes.append(f"file_ref:unreadable@{where}")
+
+
+def need(cond: bool, endpoint: str, what: str) -> None:
+    """Fail closed on a known endpoint whose body no longer has the shape the adapter was written for: the
+    message names the endpoint and the field, never a value."""
+    if not cond:
+        raise ExtractionError(f"{endpoint}: unexpected request shape ({what})")
+
+
+def dotted(p: JsonPath) -> str:
+    return ".".join(str(x) for x in p)
