@@ -22,6 +22,9 @@ class Service:
     hosts: tuple[str, ...]  # host globs
     adapter: str  # "module:Class"
     error_style: str  # how a block answer must look for this service's clients (see phiwall.responses)
+    # When set, only request paths matching this regex are inspected; the adapter answers every other path with
+    # an empty "passthrough" envelope (x.com: only Grok is guarded, the rest of X is not phiwall's business).
+    inspect_paths: str | None = None
 
 
 SERVICES: tuple[Service, ...] = (
@@ -50,15 +53,52 @@ SERVICES: tuple[Service, ...] = (
         "phiwall.extractors.chatgpt_web:ChatGPTFilesAdapter",
         "azure_blob",
     ),
-    Service("gemini_api", "the Gemini API", ("generativelanguage.googleapis.com", "*aiplatform.googleapis.com", "aiplatform.*.rep.googleapis.com"), "phiwall.extractors.generic:GenericAdapter", "google"),
-    Service("gemini_web", "Gemini", ("gemini.google.com",), "phiwall.extractors.generic:GenericAdapter", "generic"),
+    Service(
+        "gemini_api",
+        "the Gemini API",
+        (
+            "generativelanguage.googleapis.com",
+            "generativelanguage.mtls.googleapis.com",
+            "aiplatform.googleapis.com",
+            "*-aiplatform.googleapis.com",
+            "aiplatform.*.rep.googleapis.com",
+            "*-aiplatform.mtls.googleapis.com",
+        ),
+        "phiwall.extractors.gemini_api:GeminiAPIAdapter",
+        "google",
+    ),
+    Service("gemini_web", "Gemini", ("gemini.google.com",), "phiwall.extractors.gemini_web:GeminiWebAdapter", "generic"),
     # The Gemini web app's upload hosts (multipart, or resumable start / upload, finalize).
     Service("gemini_upload", "Gemini file upload", ("content-push.googleapis.com", "push.clients6.google.com"), "phiwall.extractors.gemini_upload:GeminiUploadAdapter", "google"),
     # REST (OpenAI-compatible) and gRPC (the native xai-sdk) on one host: the adapter tells them apart.
     Service("xai_api", "the xAI API", ("api.x.ai",), "phiwall.extractors.grpc:XaiAdapter", "openai"),
-    Service("grok_web", "Grok", ("grok.com", "*.grok.com"), "phiwall.extractors.generic:GenericAdapter", "generic"),
-    Service("anthropic_api", "the Claude API", ("api.anthropic.com",), "phiwall.extractors.generic:GenericAdapter", "anthropic"),
-    Service("claude_web", "Claude", ("claude.ai", "*.claude.ai"), "phiwall.extractors.generic:GenericAdapter", "generic"),
+    Service("grok_web", "Grok", ("grok.com", "*.grok.com"), "phiwall.extractors.grok_web:GrokWebAdapter", "generic"),
+    # Only POST/PUT bodies under /i/api/2/grok/ (or /2/grok/) are inspected; other X traffic is allowed untouched
+    # (the adapter answers "passthrough" without parts): see docs/decisions.md "x.com: only Grok paths".
+    Service(
+        "x_grok",
+        "Grok on X",
+        ("x.com", "api.x.com", "grok.x.com", "twitter.com", "api.twitter.com"),
+        "phiwall.extractors.grok_web:XGrokAdapter",
+        "generic",
+        r"^(?:/i/api)?/2/grok/",
+    ),
+    Service(
+        "anthropic_api",
+        "the Claude API",
+        (
+            "api.anthropic.com",
+            "bedrock-runtime.*.amazonaws.com",
+            "bedrock-runtime-fips.*.amazonaws.com",
+            "*.services.ai.azure.com",
+            "claude.googleapis.com",
+        ),
+        "phiwall.extractors.anthropic_api:AnthropicAdapter",
+        "anthropic",
+    ),
+    Service(
+        "claude_web", "Claude", ("claude.ai", "*.claude.ai"), "phiwall.extractors.claude_web:ClaudeWebAdapter", "anthropic"
+    ),
     # Host-less rows: route() never returns them and allow_hosts gets nothing from them. The addon picks them by
     # request shape on any guarded host; their adapters report the host's own service name in the envelope.
     Service("grpc", "a gRPC API", (), "phiwall.extractors.grpc:GrpcAdapter", "grpc"),
