@@ -104,34 +104,45 @@ class Pipeline:
             )
             d = Decision(verdict, ("unknown_endpoint",), (msg,) if verdict != Verdict.ALLOW else ())
             return self._result(envelope, d, {"total": _ms(t0)})
-        return self.inspect_envelope(envelope, who=req.who, t0=t0)
+        return self.inspect_envelope(envelope, who=req.who, t0=t0, host=req.host)
 
-    def inspect_envelope(self, envelope: Envelope, who: Who | None = None, t0: float | None = None) -> Inspection:
+    def inspect_envelope(
+        self, envelope: Envelope, who: Who | None = None, t0: float | None = None, host: str | None = None
+    ) -> Inspection:
         t0 = t0 if t0 is not None else time.perf_counter()
         timings: dict[str, float] = {}
         findings: list[Finding] = list(envelope.adapter_findings)
+        errors: list[tuple[str, str]] = []  # (kind, PHI-free message)
         try:
             envelope = self._expand(envelope)
-            timings["expand"] = _ms(t0)
-            for name, det in self.detectors.items():
-                t = time.perf_counter()
-                findings.extend(self._run_detector(name, det, envelope.parts))
-                timings[name] = _ms(t)
-                # Skip the remaining (costlier) detectors once the strictest verdict is certain.
-                if self.policy.evaluate(envelope, findings, who).verdict == Verdict.BLOCK:
-                    break
         except PhiWallError as e:
-            d = self.policy.error_decision(envelope.service, str(e), findings, _kind(e, "detector"))
-            timings["total"] = _ms(t0)
-            return self._result(envelope, d, timings)
-        except Exception as e:
-            log.exception("detector crashed")
-            d = self.policy.error_decision(
-                envelope.service, f"internal detector error ({type(e).__name__})", findings, "detector"
-            )
-            timings["total"] = _ms(t0)
-            return self._result(envelope, d, timings)
-        decision = self.policy.evaluate(envelope, findings, who)
+            errors.append((_kind(e), str(e)))
+        timings["expand"] = _ms(t0)
+        # Exceptions can lower a verdict on evidence found later, so only short-circuit without them.
+        can_stop_early = not self.policy.exceptions
+        for name, det in self.detectors.items():
+            t = time.perf_counter()
+            try:
+                findings.extend(self._run_detector(name, det, envelope.parts))
+            except PhiWallError as e:
+                errors.append((_kind(e, "detector"), str(e)))
+            except Exception as e:  # a detector bug must not become a pass
+                log.exception("detector %s crashed", name)
+                errors.append(("detector", f"internal error in the {name} detector ({type(e).__name__})"))
+            timings[name] = _ms(t)
+            # Skip the remaining (costlier) detectors once the strictest verdict is certain.
+            if can_stop_early and self.policy.evaluate(envelope, findings, who, host).verdict == Verdict.BLOCK:
+                break
+        decision = self.policy.evaluate(envelope, findings, who, host)
+        if errors:
+            kind, message = errors[0]
+            failed = self.policy.error_decision(envelope.service, message, findings, kind)
+            # What was found still counts: an error never lowers a verdict the evidence already reached, and
+            # when the evidence alone decides, the person is told about the evidence.
+            if failed.verdict > decision.verdict or not decision.rule_ids:
+                decision = failed
+            else:
+                decision = replace(decision, error=message)
         timings["total"] = _ms(t0)
         return self._result(envelope, decision, timings)
 

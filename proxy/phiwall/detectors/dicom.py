@@ -130,7 +130,15 @@ class DicomDetector:
         is_dir = _is_dicomdir(ds)
         modality = "DICOMDIR" if is_dir else _modality(ds)
         findings = [
-            Finding(self.name, DICOM_FILE, part.id, 1.0, modality=modality, explanation=_file_explanation(read, walk))
+            Finding(
+                self.name,
+                DICOM_FILE,
+                part.id,
+                1.0,
+                modality=modality,
+                explanation=_file_explanation(read, walk),
+                attrs=_safe_attrs(ds),
+            )
         ]
         per_tag: dict[str, set[str | None]] = {}
         for attr, value, path, length in walk.hits:
@@ -378,3 +386,26 @@ def _file_explanation(read: DicomRead, walk: _Walk) -> str:
     if walk.too_deep:
         notes.append(f"sequences nested deeper than {_MAX_DEPTH} not examined")
     return "; ".join(notes)
+
+
+# Attributes that identify nobody, exposed to policies (`when: dicom: [{field: Modality, equals: US}]`).
+SAFE_ATTRIBUTES: Final = ("Modality", "BurnedInAnnotation", "SOPClassUID", "BodyPartExamined", "ImageType")
+
+
+def _safe_attrs(ds: Any) -> tuple[tuple[str, str], ...]:
+    """(keyword, value) pairs of the non-identifying attributes; multi-values joined with a backslash."""
+    out = []
+    for keyword in SAFE_ATTRIBUTES:
+        try:
+            value = ds.get(keyword)
+        except Exception:  # noqa: BLE001 - a damaged element is treated as absent
+            continue
+        if value is None or value == "":
+            continue
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            text = str(value).strip()
+        else:
+            text = "\\".join(str(v).strip() for v in value)
+        if text:
+            out.append((keyword, text[:64]))
+    return tuple(out)

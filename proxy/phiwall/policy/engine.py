@@ -125,11 +125,11 @@ class Policy:
         The policy's `terms` go to the text detector as `allow_list` / `deny_list` (it is the only place that sees
         the words themselves), added to whatever its own options list.
         """
-        from phiwall.detectors import DETECTOR_NAMES
+        from phiwall.detectors import REGISTRY
 
         m = self.source.model
         out: dict[str, dict[str, Any]] = {}
-        for name in DETECTOR_NAMES:
+        for name in REGISTRY:  # registry order is run order: cheap, decisive detectors first
             cfg = m.detectors.get(name)
             if cfg is None or cfg.enabled:
                 out[name] = dict(cfg.options) if cfg else {}

@@ -17,6 +17,7 @@ from pydantic import ConfigDict
 from pydantic import Field
 from pydantic import field_validator
 from pydantic import model_validator
+from pydantic import WithJsonSchema
 
 ACTIONS = ("allow", "warn", "block", "deidentify")
 Action = Literal["allow", "warn", "block", "deidentify"]
@@ -105,7 +106,20 @@ def _listify(v: Any) -> Any:
     return [v] if isinstance(v, str) else v
 
 
-Size = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
+Size = Annotated[
+    int,
+    BeforeValidator(parse_size),
+    Field(gt=0),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "exclusiveMinimum": 0},
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*([KkMmGg][Ii]?[Bb]|[Bb])?\s*$"},
+            ],
+            "description": "a size: bytes, or a number with B, KB, KiB, MB, MiB, GB or GiB",
+        }
+    ),
+]
 StrList = Annotated[list[str], BeforeValidator(_listify)]
 
 
