@@ -120,12 +120,16 @@ class UploadStore:
         self.max_ids = max_ids
         self.clock = clock
         self.sessions: OrderedDict[tuple[str, str], UploadSession] = OrderedDict()
-        self.urls: OrderedDict[str, tuple[str, str, float]] = OrderedDict()  # normalised URL -> (service, file id, expiry)
+        self.urls: OrderedDict[str, tuple[str, str, float]] = (
+            OrderedDict()
+        )  # normalised URL -> (service, file id, expiry)
         self.verdicts: OrderedDict[str, FileVerdict] = OrderedDict()
 
     # -- sessions -----------------------------------------------------------------------------------------------
 
-    def open(self, service: str, upload_id: str, *, declared_size: int | None = None, file_id: str | None = None) -> UploadSession:
+    def open(
+        self, service: str, upload_id: str, *, declared_size: int | None = None, file_id: str | None = None
+    ) -> UploadSession:
         """Start (or restart) tracking an upload. Oldest sessions are dropped past `max_sessions`: their later
         chunks then meet no session and are judged alone, and their completing request fails closed."""
         self.gc()
@@ -186,7 +190,9 @@ class UploadStore:
 
     # -- file-id verdicts ---------------------------------------------------------------------------------------
 
-    def remember_verdict(self, file_ids: Iterable[str], verdict: Verdict, reason: str, rule_ids: tuple[str, ...]) -> None:
+    def remember_verdict(
+        self, file_ids: Iterable[str], verdict: Verdict, reason: str, rule_ids: tuple[str, ...]
+    ) -> None:
         """Remember a warned or blocked file under every id the service uses for it. Allowed files are not kept:
         only a stricter-than-allow verdict changes what a later reference means."""
         if verdict <= Verdict.ALLOW:
@@ -252,7 +258,9 @@ def query_param(url: str, name: str) -> str | None:
 
 # Keys under which the services name an uploaded file (ChatGPT `file_id`, OpenAI/Anthropic `id` file-…/file_…,
 # Gemini `file.name` files/…, grok `fileMetadataId`/`fileId`, claude.ai `file_uuid`).
-_ID_KEYS = frozenset({"file_id", "fileId", "fileMetadataId", "file_uuid", "uuid", "id", "name", "uri", "fileUri", "mediaId"})
+_ID_KEYS = frozenset(
+    {"file_id", "fileId", "fileMetadataId", "file_uuid", "uuid", "id", "name", "uri", "fileUri", "mediaId"}
+)
 _GEMINI_WEB_REF = re.compile(rb"/contrib_service/[A-Za-z0-9_\-/]+")
 
 

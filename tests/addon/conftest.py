@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from mitmproxy.test import taddons
-
 from phiwall.addon import PhiWall
 
 
@@ -20,8 +19,9 @@ def phiwall_ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tup
     # Proxyserver defines the core proxy options phiwall checks (stream_large_bodies, body_size_limit); it is not
     # started (no `running` hook in the test context).
     with taddons.context(Proxyserver(), addon) as tctx:
-        tctx.configure(addon, phiwall_inline=True, phiwall_audit_file=str(tmp_path / "audit.jsonl"),
-                       phiwall_reload_seconds=0)
+        tctx.configure(
+            addon, phiwall_inline=True, phiwall_audit_file=str(tmp_path / "audit.jsonl"), phiwall_reload_seconds=0
+        )
         yield addon, tctx
 
 

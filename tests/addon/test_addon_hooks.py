@@ -13,7 +13,6 @@ from mitmproxy import websocket
 from mitmproxy.test import tflow
 from wsproto.frame_protocol import Opcode
 
-from phiwall.addon import PhiWall
 from tests.addon.conftest import audit
 from tests.addon.test_addon_uploads import flow
 from tests.addon.test_addon_uploads import send
@@ -42,15 +41,21 @@ def test_bad_policy_path_is_refused(phiwall_ctx, tmp_path: Path) -> None:
 async def test_non_guarded_host_is_untouched(phiwall_ctx, tmp_path: Path) -> None:
     addon, _ = phiwall_ctx
     body = json.dumps({"messages": [{"role": "user", "content": PHI_PROMPT}]}).encode()
-    f = await send(addon, flow("POST", "https://example.org/v1/chat/completions", body, {"content-type": "application/json"}))
+    f = await send(
+        addon, flow("POST", "https://example.org/v1/chat/completions", body, {"content-type": "application/json"})
+    )
     assert f.response is None and "phiwall" not in f.metadata and f.request.content == body
     assert audit(tmp_path) == []
 
 
 async def test_already_answered_flow_is_left_alone(phiwall_ctx, tmp_path: Path) -> None:
     addon, _ = phiwall_ctx
-    f = flow("POST", "https://api.openai.com/v1/chat/completions",
-             json.dumps({"messages": [{"role": "user", "content": PHI_PROMPT}]}).encode(), {"content-type": "application/json"})
+    f = flow(
+        "POST",
+        "https://api.openai.com/v1/chat/completions",
+        json.dumps({"messages": [{"role": "user", "content": PHI_PROMPT}]}).encode(),
+        {"content-type": "application/json"},
+    )
     f.response = http.Response.make(200, b"cached")
     await addon.request(f)
     assert f.response.content == b"cached" and audit(tmp_path) == []
@@ -61,8 +66,15 @@ async def test_grpc_request_gets_a_trailers_only_permission_denied(phiwall_ctx) 
     msg = b"\x0a" + bytes([len(PHI_PROMPT) + 2]) + b"\x0a" + bytes([len(PHI_PROMPT)]) + PHI_PROMPT.encode()
     msg = b"\x0a" + bytes([len(msg)]) + msg  # messages=1 { content=1 { text=1 } }
     body = struct.pack(">BI", 0, len(msg)) + msg
-    f = await send(addon, flow("POST", "https://api.x.ai/xai_api.Chat/GetCompletion", body,
-                               {"content-type": "application/grpc", "te": "trailers"}))
+    f = await send(
+        addon,
+        flow(
+            "POST",
+            "https://api.x.ai/xai_api.Chat/GetCompletion",
+            body,
+            {"content-type": "application/grpc", "te": "trailers"},
+        ),
+    )
     assert f.response is not None and f.response.status_code == 200
     assert f.response.headers["grpc-status"] == "7" and "phiwall blocked" in f.response.headers["grpc-message"]
     assert f.response.headers["content-type"] == "application/grpc" and f.response.content == b""
@@ -79,8 +91,19 @@ def ws_flow(host: str, path: str, messages: list[bytes]) -> http.HTTPFlow:
 
 async def test_websocket_phi_message_is_dropped_and_audited(phiwall_ctx, tmp_path: Path) -> None:
     addon, _ = phiwall_ctx
-    frame = json.dumps({"session_id": "S", "event": {"type": "conversation.item.create", "item": {
-        "type": "message", "role": "user", "x_grok": {"input_chunks": [{"text": {"text": PHI_PROMPT}}]}}}}).encode()
+    frame = json.dumps(
+        {
+            "session_id": "S",
+            "event": {
+                "type": "conversation.item.create",
+                "item": {
+                    "type": "message",
+                    "role": "user",
+                    "x_grok": {"input_chunks": [{"text": {"text": PHI_PROMPT}}]},
+                },
+            },
+        }
+    ).encode()
     f = ws_flow("grok.com", "/ws/mgw/?uid=u", [frame])
     await addon.websocket_message(f)
     assert f.websocket.messages[-1].dropped
@@ -94,7 +117,11 @@ async def test_websocket_benign_and_server_messages_pass(phiwall_ctx) -> None:
     f = ws_flow("api.openai.com", "/v1/responses", [json.dumps({"type": "response.create", "input": BENIGN}).encode()])
     await addon.websocket_message(f)
     assert not f.websocket.messages[-1].dropped
-    g = ws_flow("grok.com", "/ws/mgw/", [json.dumps({"event": {"type": "response.output_text.delta", "delta": PHI_PROMPT}}).encode()])
+    g = ws_flow(
+        "grok.com",
+        "/ws/mgw/",
+        [json.dumps({"event": {"type": "response.output_text.delta", "delta": PHI_PROMPT}}).encode()],
+    )
     g.websocket.messages[-1].from_client = False
     await addon.websocket_message(g)
     assert not g.websocket.messages[-1].dropped
@@ -102,7 +129,9 @@ async def test_websocket_benign_and_server_messages_pass(phiwall_ctx) -> None:
 
 async def test_websocket_unparseable_frame_fails_closed(phiwall_ctx) -> None:
     addon, _ = phiwall_ctx
-    frame = json.dumps({"type": "response.create", "input": [{"type": "input_file", "file_data": "data:application/pdf;base64,%%%%"}]}).encode()
+    frame = json.dumps(
+        {"type": "response.create", "input": [{"type": "input_file", "file_data": "data:application/pdf;base64,%%%%"}]}
+    ).encode()
     f = ws_flow("api.openai.com", "/v1/responses", [frame])
     await addon.websocket_message(f)
     assert f.websocket.messages[-1].dropped

@@ -8,8 +8,8 @@ from pathlib import Path
 from mitmproxy import http
 from mitmproxy.test import tflow
 from mitmproxy.test import tutils
-
 from phiwall.addon import PhiWall
+
 from tests.addon.conftest import audit
 from tests.factories import make_dicom
 
@@ -20,9 +20,15 @@ def flow(method: str, url: str, body: bytes = b"", headers: dict[str, str] | Non
     from urllib.parse import urlsplit
 
     u = urlsplit(url)
-    req = tutils.treq(method=method.encode(), scheme=b"https", host=u.hostname.encode(), port=443,
-                      path=(u.path + ("?" + u.query if u.query else "")).encode(), content=body,
-                      headers=http.Headers(**{k.replace("-", "_"): v for k, v in (headers or {}).items()}))
+    req = tutils.treq(
+        method=method.encode(),
+        scheme=b"https",
+        host=u.hostname.encode(),
+        port=443,
+        path=(u.path + ("?" + u.query if u.query else "")).encode(),
+        content=body,
+        headers=http.Headers(**{k.replace("-", "_"): v for k, v in (headers or {}).items()}),
+    )
     f = tflow.tflow(req=req)
     f.request.headers.clear()
     f.request.headers["host"] = u.hostname
@@ -32,7 +38,9 @@ def flow(method: str, url: str, body: bytes = b"", headers: dict[str, str] | Non
     return f
 
 
-async def send(addon: PhiWall, f: http.HTTPFlow, reply: tuple[int, dict[str, str], bytes] | None = None) -> http.HTTPFlow:
+async def send(
+    addon: PhiWall, f: http.HTTPFlow, reply: tuple[int, dict[str, str], bytes] | None = None
+) -> http.HTTPFlow:
     addon.requestheaders(f)
     await addon.request(f)
     if f.response is None and reply is not None:
@@ -45,21 +53,53 @@ async def send(addon: PhiWall, f: http.HTTPFlow, reply: tuple[int, dict[str, str
 
 async def test_chatgpt_two_step_upload_blocks_put_and_reference(phiwall_ctx, tmp_path: Path) -> None:
     addon, _ = phiwall_ctx
-    reg = flow("POST", "https://chatgpt.com/backend-api/files",
-               json.dumps({"file_name": "scan.dcm", "file_size": 1000, "use_case": "multimodal"}).encode(),
-               {"content-type": "application/json"})
-    await send(addon, reg, (200, {"content-type": "application/json"},
-                            json.dumps({"status": "success", "file_id": "file-AbC123xyz", "upload_url": UPLOAD_URL}).encode()))
+    reg = flow(
+        "POST",
+        "https://chatgpt.com/backend-api/files",
+        json.dumps({"file_name": "scan.dcm", "file_size": 1000, "use_case": "multimodal"}).encode(),
+        {"content-type": "application/json"},
+    )
+    await send(
+        addon,
+        reg,
+        (
+            200,
+            {"content-type": "application/json"},
+            json.dumps({"status": "success", "file_id": "file-AbC123xyz", "upload_url": UPLOAD_URL}).encode(),
+        ),
+    )
     assert reg.response.status_code == 200
-    put = await send(addon, flow("PUT", UPLOAD_URL, make_dicom(), {"content-type": "application/dicom",
-                                                                    "x-ms-blob-type": "BlockBlob"}))
+    put = await send(
+        addon,
+        flow("PUT", UPLOAD_URL, make_dicom(), {"content-type": "application/dicom", "x-ms-blob-type": "BlockBlob"}),
+    )
     assert put.response is not None and put.response.status_code == 403
     assert b"<Error>" in put.response.content and b"DICOM" in put.response.content
-    conv = {"action": "next", "messages": [{"id": "m1", "author": {"role": "user"}, "content": {
-        "content_type": "multimodal_text", "parts": [
-            {"content_type": "image_asset_pointer", "asset_pointer": "file-service://file-AbC123xyz"}, "What is this?"]}}]}
-    c = await send(addon, flow("POST", "https://chatgpt.com/backend-api/f/conversation", json.dumps(conv).encode(),
-                               {"content-type": "application/json"}))
+    conv = {
+        "action": "next",
+        "messages": [
+            {
+                "id": "m1",
+                "author": {"role": "user"},
+                "content": {
+                    "content_type": "multimodal_text",
+                    "parts": [
+                        {"content_type": "image_asset_pointer", "asset_pointer": "file-service://file-AbC123xyz"},
+                        "What is this?",
+                    ],
+                },
+            }
+        ],
+    }
+    c = await send(
+        addon,
+        flow(
+            "POST",
+            "https://chatgpt.com/backend-api/f/conversation",
+            json.dumps(conv).encode(),
+            {"content-type": "application/json"},
+        ),
+    )
     assert c.response is not None and c.response.status_code == 403
     assert "refers to a file whose upload phiwall blocked" in c.response.json()["detail"]
     ev = audit(tmp_path)[-1]
@@ -87,31 +127,62 @@ async def test_benign_chatgpt_put_passes_untouched(phiwall_ctx) -> None:
 async def test_openai_uploads_parts_any_order_judged_at_complete(phiwall_ctx) -> None:
     addon, _ = phiwall_ctx
     host = "https://api.openai.com"
-    await send(addon, flow("POST", host + "/v1/uploads", json.dumps(
-        {"bytes": 10, "filename": "a.bin", "mime_type": "application/octet-stream", "purpose": "user_data"}).encode(),
-        {"content-type": "application/json"}), (200, {"content-type": "application/json"},
-                                                json.dumps({"id": "upload_abc12345", "object": "upload"}).encode()))
+    await send(
+        addon,
+        flow(
+            "POST",
+            host + "/v1/uploads",
+            json.dumps(
+                {"bytes": 10, "filename": "a.bin", "mime_type": "application/octet-stream", "purpose": "user_data"}
+            ).encode(),
+            {"content-type": "application/json"},
+        ),
+        (200, {"content-type": "application/json"}, json.dumps({"id": "upload_abc12345", "object": "upload"}).encode()),
+    )
     dcm = make_dicom(preamble=False, file_meta=False, encoding="implicit")
-    pieces = [dcm[i:i + 64] for i in range(0, len(dcm), 64)]
+    pieces = [dcm[i : i + 64] for i in range(0, len(dcm), 64)]
     ids = []
     for n in reversed(range(len(pieces))):  # last part first
-        body = (b"--b\r\nContent-Disposition: form-data; name=\"data\"; filename=\"blob\"\r\n"
-                b"Content-Type: application/octet-stream\r\n\r\n" + pieces[n] + b"\r\n--b--\r\n")
-        f = await send(addon, flow("POST", host + "/v1/uploads/upload_abc12345/parts", body,
-                                   {"content-type": "multipart/form-data; boundary=b"}),
-                       (200, {"content-type": "application/json"}, json.dumps({"id": f"part_{n:08d}"}).encode()))
+        body = (
+            b'--b\r\nContent-Disposition: form-data; name="data"; filename="blob"\r\n'
+            b"Content-Type: application/octet-stream\r\n\r\n" + pieces[n] + b"\r\n--b--\r\n"
+        )
+        f = await send(
+            addon,
+            flow(
+                "POST",
+                host + "/v1/uploads/upload_abc12345/parts",
+                body,
+                {"content-type": "multipart/form-data; boundary=b"},
+            ),
+            (200, {"content-type": "application/json"}, json.dumps({"id": f"part_{n:08d}"}).encode()),
+        )
         if f.response.status_code == 403:  # the part that begins the file may be stopped at once
             return
         ids.insert(0, f"part_{n:08d}")
-    f = await send(addon, flow("POST", host + "/v1/uploads/upload_abc12345/complete",
-                               json.dumps({"part_ids": ids}).encode(), {"content-type": "application/json"}))
+    f = await send(
+        addon,
+        flow(
+            "POST",
+            host + "/v1/uploads/upload_abc12345/complete",
+            json.dumps({"part_ids": ids}).encode(),
+            {"content-type": "application/json"},
+        ),
+    )
     assert f.response is not None and f.response.status_code == 403
     assert "DICOM" in f.response.json()["error"]["message"]
 
 
 async def test_openai_complete_without_seen_parts_fails_closed(phiwall_ctx) -> None:
     addon, _ = phiwall_ctx
-    f = await send(addon, flow("POST", "https://api.openai.com/v1/uploads/upload_unknown99/complete",
-                               b'{"part_ids": ["part_1"]}', {"content-type": "application/json"}))
+    f = await send(
+        addon,
+        flow(
+            "POST",
+            "https://api.openai.com/v1/uploads/upload_unknown99/complete",
+            b'{"part_ids": ["part_1"]}',
+            {"content-type": "application/json"},
+        ),
+    )
     assert f.response.status_code == 422
     assert "not seen by phiwall" in f.response.json()["error"]["message"]

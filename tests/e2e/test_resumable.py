@@ -39,8 +39,15 @@ def google_upload(req: Recorded) -> tuple[int, dict[str, str], bytes]:
         url = f"{API}/upload/v1beta/files?upload_id={uuid.uuid4().hex}&upload_protocol=resumable"
         return 200, {"x-goog-upload-url": url, "x-goog-upload-status": "active"}, b""
     if "finalize" in cmd:
-        file = {"file": {"name": "files/fake0001abcd", "uri": f"{API}/v1beta/files/fake0001abcd", "state": "ACTIVE",
-                         "mimeType": "application/octet-stream", "sizeBytes": "1"}}
+        file = {
+            "file": {
+                "name": "files/fake0001abcd",
+                "uri": f"{API}/v1beta/files/fake0001abcd",
+                "state": "ACTIVE",
+                "mimeType": "application/octet-stream",
+                "sizeBytes": "1",
+            }
+        }
         return 200, {"x-goog-upload-status": "final", "content-type": "application/json"}, json.dumps(file).encode()
     return 200, {"x-goog-upload-status": "active"}, b""
 
@@ -53,8 +60,10 @@ def up(fresh_upstream: FakeUpstream) -> FakeUpstream:
 
 def gclient(proxy: ProxyProcess) -> genai.Client:
     ctx = ssl.create_default_context(cafile=str(proxy.ca))
-    c = genai.Client(api_key="test-key", http_options=types.HttpOptions(client_args={"proxy": proxy.url, "verify": ctx},
-                                                                         timeout=60_000))
+    c = genai.Client(
+        api_key="test-key",
+        http_options=types.HttpOptions(client_args={"proxy": proxy.url, "verify": ctx}, timeout=60_000),
+    )
     _KEEP.append(c)
     return c
 
@@ -98,23 +107,38 @@ def resumable(proxy: ProxyProcess, data: bytes, size: int) -> list[httpx.Respons
     """Drive the resumable protocol by hand: start, then 8 chunks (the last one `upload, finalize`)."""
     out = []
     with httpx.Client(proxy=proxy.url, verify=str(proxy.ca), timeout=60) as c:
-        r = c.post(f"{API}/upload/v1beta/files", json={"file": {"displayName": "study.bin"}}, headers={
-            "x-goog-upload-protocol": "resumable", "x-goog-upload-command": "start",
-            "x-goog-upload-header-content-length": str(len(data)), "x-goog-api-key": "k"})
+        r = c.post(
+            f"{API}/upload/v1beta/files",
+            json={"file": {"displayName": "study.bin"}},
+            headers={
+                "x-goog-upload-protocol": "resumable",
+                "x-goog-upload-command": "start",
+                "x-goog-upload-header-content-length": str(len(data)),
+                "x-goog-api-key": "k",
+            },
+        )
         assert r.status_code == 200, r.text
         url = r.headers["x-goog-upload-url"]
         for off in range(0, len(data), size):
             last = off + size >= len(data)
-            r = c.post(url, content=data[off:off + size], headers={
-                "x-goog-upload-command": "upload, finalize" if last else "upload", "x-goog-upload-offset": str(off),
-                "content-type": "application/x-www-form-urlencoded"})  # a lying Content-Type, as the web app sends
+            r = c.post(
+                url,
+                content=data[off : off + size],
+                headers={
+                    "x-goog-upload-command": "upload, finalize" if last else "upload",
+                    "x-goog-upload-offset": str(off),
+                    "content-type": "application/x-www-form-urlencoded",
+                },
+            )  # a lying Content-Type, as the web app sends
             out.append(r)
             if r.status_code != 200:
                 break
     return out
 
 
-def test_eight_chunks_are_judged_on_the_whole_file(proxy_factory: Callable[..., ProxyProcess], up: FakeUpstream) -> None:
+def test_eight_chunks_are_judged_on_the_whole_file(
+    proxy_factory: Callable[..., ProxyProcess], up: FakeUpstream
+) -> None:
     """Policy: only a DICOM naming the patient is blocked. Chunk 1 (DICOM magic, no name) is checked at once and
     let through; chunks 2-7 are held and forwarded; the finalizing chunk 8 is blocked because the assembled file has
     PatientName, which only chunk 7 carries."""
@@ -148,23 +172,61 @@ def _openai_uploads(up: FakeUpstream) -> None:
 
     def create(req: Recorded) -> tuple[int, dict[str, str], bytes]:
         body = req.json()
-        return 200, {"content-type": "application/json"}, json.dumps({
-            "id": f"upload_{uuid.uuid4().hex[:16]}", "object": "upload", "bytes": body["bytes"], "created_at": 0,
-            "filename": body["filename"], "purpose": body["purpose"], "status": "pending", "expires_at": 3600}).encode()
+        return (
+            200,
+            {"content-type": "application/json"},
+            json.dumps(
+                {
+                    "id": f"upload_{uuid.uuid4().hex[:16]}",
+                    "object": "upload",
+                    "bytes": body["bytes"],
+                    "created_at": 0,
+                    "filename": body["filename"],
+                    "purpose": body["purpose"],
+                    "status": "pending",
+                    "expires_at": 3600,
+                }
+            ).encode(),
+        )
 
     def part(req: Recorded) -> tuple[int, dict[str, str], bytes]:
         state["n"] += 1
         upload_id = req.path.split("/")[3]
-        return 200, {"content-type": "application/json"}, json.dumps({
-            "id": f"part_{state['n']:08d}", "object": "upload.part", "created_at": 0, "upload_id": upload_id}).encode()
+        return (
+            200,
+            {"content-type": "application/json"},
+            json.dumps(
+                {"id": f"part_{state['n']:08d}", "object": "upload.part", "created_at": 0, "upload_id": upload_id}
+            ).encode(),
+        )
 
     def complete(req: Recorded) -> tuple[int, dict[str, str], bytes]:
         upload_id = req.path.split("/")[3]
-        return 200, {"content-type": "application/json"}, json.dumps({
-            "id": upload_id, "object": "upload", "bytes": 1, "created_at": 0, "filename": "f", "purpose": "user_data",
-            "status": "completed", "expires_at": 3600,
-            "file": {"id": "file-fake0001", "object": "file", "bytes": 1, "created_at": 0, "filename": "f",
-                     "purpose": "user_data", "status": "processed"}}).encode()
+        return (
+            200,
+            {"content-type": "application/json"},
+            json.dumps(
+                {
+                    "id": upload_id,
+                    "object": "upload",
+                    "bytes": 1,
+                    "created_at": 0,
+                    "filename": "f",
+                    "purpose": "user_data",
+                    "status": "completed",
+                    "expires_at": 3600,
+                    "file": {
+                        "id": "file-fake0001",
+                        "object": "file",
+                        "bytes": 1,
+                        "created_at": 0,
+                        "filename": "f",
+                        "purpose": "user_data",
+                        "status": "processed",
+                    },
+                }
+            ).encode(),
+        )
 
     up.route("POST", r"^/v1/uploads$", create)
     up.route("POST", r"^/v1/uploads/[^/]+/parts$", part)
@@ -173,7 +235,9 @@ def _openai_uploads(up: FakeUpstream) -> None:
 
 def oclient(proxy: ProxyProcess) -> openai.OpenAI:
     http_client = openai.DefaultHttpxClient(proxy=proxy.url, verify=str(proxy.ca), timeout=60)
-    return openai.OpenAI(api_key="sk-test", base_url="https://api.openai.com/v1", http_client=http_client, max_retries=0)
+    return openai.OpenAI(
+        api_key="sk-test", base_url="https://api.openai.com/v1", http_client=http_client, max_retries=0
+    )
 
 
 def test_openai_uploads_dicom_in_parts_is_blocked(proxy_factory: Callable[..., ProxyProcess], up: FakeUpstream) -> None:
@@ -182,8 +246,14 @@ def test_openai_uploads_dicom_in_parts_is_blocked(proxy_factory: Callable[..., P
     data, size = dicom_with_name_in_chunk()
     p = proxy_factory(POLICIES / "dicom_tags.yaml")
     with pytest.raises(openai.PermissionDeniedError) as ei:
-        oclient(p).uploads.upload_file_chunked(file=data, filename="study.bin", bytes=len(data),
-                                               mime_type="application/octet-stream", purpose="user_data", part_size=size)
+        oclient(p).uploads.upload_file_chunked(
+            file=data,
+            filename="study.bin",
+            bytes=len(data),
+            mime_type="application/octet-stream",
+            purpose="user_data",
+            part_size=size,
+        )
     assert "phiwall blocked" in str(ei.value) and "Smith" not in str(ei.value)
     paths = [r.path for r in up.requests]
     assert sum(1 for x in paths if x.endswith("/parts")) == 8
@@ -194,9 +264,14 @@ def test_openai_uploads_default_policy_stops_first_part(proxy: ProxyProcess, up:
     _openai_uploads(up)
     data, size = dicom_with_name_in_chunk()
     with pytest.raises(openai.PermissionDeniedError) as ei:
-        oclient(proxy).uploads.upload_file_chunked(file=data, filename="study.bin", bytes=len(data),
-                                                   mime_type="application/octet-stream", purpose="user_data",
-                                                   part_size=size)
+        oclient(proxy).uploads.upload_file_chunked(
+            file=data,
+            filename="study.bin",
+            bytes=len(data),
+            mime_type="application/octet-stream",
+            purpose="user_data",
+            part_size=size,
+        )
     assert "DICOM" in str(ei.value)
     assert not any(r.path.endswith("/parts") for r in up.requests)
 
@@ -204,8 +279,9 @@ def test_openai_uploads_default_policy_stops_first_part(proxy: ProxyProcess, up:
 def test_openai_uploads_benign_file_completes(proxy: ProxyProcess, up: FakeUpstream) -> None:
     _openai_uploads(up)
     data = b"Clinic opening hours: Mon-Fri 8-17.\n" * 200
-    u = oclient(proxy).uploads.upload_file_chunked(file=data, filename="hours.txt", bytes=len(data),
-                                                   mime_type="text/plain", purpose="user_data", part_size=2048)
+    u = oclient(proxy).uploads.upload_file_chunked(
+        file=data, filename="hours.txt", bytes=len(data), mime_type="text/plain", purpose="user_data", part_size=2048
+    )
     assert u.status == "completed" and u.file is not None and u.file.id == "file-fake0001"
     parts = [r for r in up.requests if r.path.endswith("/parts")]
     assert b"".join(_part_data(r) for r in parts) == data

@@ -52,9 +52,13 @@ def up(fresh_upstream: FakeUpstream, fixture: list[dict[str, Any]]) -> FakeUpstr
     for e in fixture:
         resp = e["response"]
         body = json.dumps(resp["json"]).encode() if "json" in resp else resp.get("body", "").encode()
-        path = "^" + httpx.URL(e["request"]["url"]).path + "$" if e["request"]["url"].startswith("https") else "^/files/"
+        path = (
+            "^" + httpx.URL(e["request"]["url"]).path + "$" if e["request"]["url"].startswith("https") else "^/files/"
+        )
 
-        def handler(_: Recorded, s: int = resp["status"], h: dict[str, str] = resp["headers"], b: bytes = body) -> tuple[int, dict[str, str], bytes]:
+        def handler(
+            _: Recorded, s: int = resp["status"], h: dict[str, str] = resp["headers"], b: bytes = body
+        ) -> tuple[int, dict[str, str], bytes]:
             return s, h, b
 
         fresh_upstream.route(e["request"]["method"], path, handler)
@@ -92,12 +96,16 @@ def test_dicom_is_stopped_at_the_blob_put(proxy: ProxyProcess, up: FakeUpstream,
     assert conversation.status_code == 403
     assert [r.method for r in up.requests] == ["POST"]  # only the metadata-only registration reached ChatGPT
     blocked = [e for e in proxy.audit_events()[-3:] if e["verdict"] == "block"]
-    assert blocked[0]["host"] == "fileserviceuploadsperm.blob.core.windows.net" and "DICOM_FILE" in blocked[0]["entity_counts"]
+    assert (
+        blocked[0]["host"] == "fileserviceuploadsperm.blob.core.windows.net"
+        and "DICOM_FILE" in blocked[0]["entity_counts"]
+    )
     assert blocked[-1]["entity_counts"] == {"BLOCKED_FILE_REFERENCE": 1}
 
 
-def test_benign_upload_and_question_pass_unchanged(proxy: ProxyProcess, up: FakeUpstream,
-                                                  fixture: list[dict[str, Any]]) -> None:
+def test_benign_upload_and_question_pass_unchanged(
+    proxy: ProxyProcess, up: FakeUpstream, fixture: list[dict[str, Any]]
+) -> None:
     data = b"Clinic opening hours: Mon-Fri 8-17.\n"
     replies = replay(proxy, fixture, data, BENIGN)
     assert [r.status_code for r in replies] == [200, 201, 200, 200]
@@ -106,7 +114,9 @@ def test_benign_upload_and_question_pass_unchanged(proxy: ProxyProcess, up: Fake
     assert "Fake answer." in replies[-1].text
 
 
-def test_phi_in_the_conversation_text_is_blocked(proxy: ProxyProcess, up: FakeUpstream, fixture: list[dict[str, Any]]) -> None:
+def test_phi_in_the_conversation_text_is_blocked(
+    proxy: ProxyProcess, up: FakeUpstream, fixture: list[dict[str, Any]]
+) -> None:
     replies = replay(proxy, fixture, b"Clinic opening hours: Mon-Fri 8-17.\n", PHI_PROMPT)
     assert replies[-1].status_code == 403
     detail = replies[-1].json()["detail"]
@@ -114,8 +124,11 @@ def test_phi_in_the_conversation_text_is_blocked(proxy: ProxyProcess, up: FakeUp
 
 
 def test_prepare_request_with_phi_is_blocked(proxy: ProxyProcess, up: FakeUpstream) -> None:
-    body = {"partial_query": {"author": {"role": "user"}, "content": {"content_type": "text", "parts": [PHI_PROMPT]}},
-            "model": "auto", "conversation_mode": {"kind": "primary_assistant"}}
+    body = {
+        "partial_query": {"author": {"role": "user"}, "content": {"content_type": "text", "parts": [PHI_PROMPT]}},
+        "model": "auto",
+        "conversation_mode": {"kind": "primary_assistant"},
+    }
     with httpx.Client(proxy=proxy.url, verify=str(proxy.ca), timeout=60) as c:
         r = c.post("https://chatgpt.com/backend-anon/f/conversation/prepare", json=body)
     assert r.status_code == 403 and "detail" in r.json()

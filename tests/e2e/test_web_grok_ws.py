@@ -23,7 +23,9 @@ URL = "wss://grok.com/ws/mgw/?uid=00000000-0000-4000-8000-00000000000a"
 
 
 @pytest.fixture(scope="module")
-def specials(tmp_path_factory: pytest.TempPathFactory, pki: tuple[Path, Path, Path], upstream: FakeUpstream) -> Specials:
+def specials(
+    tmp_path_factory: pytest.TempPathFactory, pki: tuple[Path, Path, Path], upstream: FakeUpstream
+) -> Specials:
     return special_proxy(tmp_path_factory.mktemp("phiwall-special"), pki, upstream.port)
 
 
@@ -34,10 +36,22 @@ def item(text: str, file_id: str | None = None) -> str:
     if file_id:
         chunks.insert(0, {"mention": {"target": {"file_mention": {"file_id": file_id}}}})
         ids = [file_id]
-    return json.dumps({"session_id": "S1", "event": {
-        "type": "conversation.item.create", "event_id": "evt_msg_1",
-        "item": {"type": "message", "role": "user", "x_grok": {"client_message_id": "c1", "input_chunks": chunks},
-                 "file_attachment_ids": ids}, "file_attachment_ids": ids}})
+    return json.dumps(
+        {
+            "session_id": "S1",
+            "event": {
+                "type": "conversation.item.create",
+                "event_id": "evt_msg_1",
+                "item": {
+                    "type": "message",
+                    "role": "user",
+                    "x_grok": {"client_message_id": "c1", "input_chunks": chunks},
+                    "file_attachment_ids": ids,
+                },
+                "file_attachment_ids": ids,
+            },
+        }
+    )
 
 
 async def converse(specials: Specials, frames: list[str], expect: int) -> list[dict[str, object]]:
@@ -46,8 +60,9 @@ async def converse(specials: Specials, frames: list[str], expect: int) -> list[d
     ctx = ssl.create_default_context(cafile=str(specials.proxy.ca))
     got: list[dict[str, object]] = []
     async with connect(URL, proxy=specials.proxy.url, ssl=ctx, open_timeout=30) as ws:
-        await ws.send(json.dumps({"event": {"type": "session.create", "event_id": "evt_init_1",
-                                            "session": {"model": "grok-4"}}}))
+        await ws.send(
+            json.dumps({"event": {"type": "session.create", "event_id": "evt_init_1", "session": {"model": "grok-4"}}})
+        )
         for f in frames:
             await ws.send(f)
         while len(got) < expect:
@@ -72,7 +87,11 @@ def test_phi_message_is_dropped_with_a_notice(specials: Specials) -> None:
     received = [m for m in specials.grok_ws.received if "conversation.item.create" in str(m)]
     assert received == []  # the server never saw the message
     audit = [e for e in specials.proxy.audit_events() if e.get("websocket")]
-    assert audit[-1]["verdict"] == "block" and audit[-1]["applied"] == "drop" and audit[-1]["endpoint"] == "ws.grok_gateway"
+    assert (
+        audit[-1]["verdict"] == "block"
+        and audit[-1]["applied"] == "drop"
+        and audit[-1]["endpoint"] == "ws.grok_gateway"
+    )
     assert "PERSON" in audit[-1]["entity_counts"] or "MRN" in audit[-1]["entity_counts"]
 
 
@@ -82,9 +101,19 @@ def test_inline_base64_dicom_in_a_frame_is_dropped(specials: Specials) -> None:
     from tests.support.samples import dicom_bytes
 
     specials.grok_ws.clear()
-    frame = json.dumps({"session_id": "S1", "event": {"type": "conversation.item.create", "item": {
-        "type": "message", "role": "user", "x_grok": {"input_chunks": [
-            {"attachment": {"content": base64.b64encode(dicom_bytes()).decode()}}]}}}})
+    frame = json.dumps(
+        {
+            "session_id": "S1",
+            "event": {
+                "type": "conversation.item.create",
+                "item": {
+                    "type": "message",
+                    "role": "user",
+                    "x_grok": {"input_chunks": [{"attachment": {"content": base64.b64encode(dicom_bytes()).decode()}}]},
+                },
+            },
+        }
+    )
     got = asyncio.run(converse(specials, [frame], expect=1))
     assert got[0]["event"]["type"] == "error"  # type: ignore[index]
     assert not any("conversation.item.create" in str(m) for m in specials.grok_ws.received)

@@ -25,7 +25,9 @@ BENIGN = "What does a TSH of 6.2 mIU/L usually mean?"
 
 
 @pytest.fixture(scope="module")
-def specials(tmp_path_factory: pytest.TempPathFactory, pki: tuple[Path, Path, Path], upstream: FakeUpstream) -> Specials:
+def specials(
+    tmp_path_factory: pytest.TempPathFactory, pki: tuple[Path, Path, Path], upstream: FakeUpstream
+) -> Specials:
     return special_proxy(tmp_path_factory.mktemp("phiwall-special"), pki, upstream.port)
 
 

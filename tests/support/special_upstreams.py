@@ -45,8 +45,11 @@ def start_fake_xai(cert: Path, key: Path) -> FakeXai:
     def get_completion(request: bytes, context: object) -> bytes:
         fake.calls.append(("/xai_api.Chat/GetCompletion", [request]))
         return chat_pb2.GetChatCompletionResponse(
-            id="fake-completion", model="grok-4",
-            outputs=[chat_pb2.CompletionOutput(index=0, message=chat_pb2.CompletionMessage(content="Fake answer.", role=2))],
+            id="fake-completion",
+            model="grok-4",
+            outputs=[
+                chat_pb2.CompletionOutput(index=0, message=chat_pb2.CompletionMessage(content="Fake answer.", role=2))
+            ],
         ).SerializeToString()
 
     def upload_file(requests: object, context: object) -> bytes:
@@ -59,12 +62,18 @@ def start_fake_xai(cert: Path, key: Path) -> FakeXai:
         return files_pb2.File(id="file_fake0001", filename="upload", size=size).SerializeToString()
 
     handlers = [
-        grpc.method_handlers_generic_handler("xai_api.Chat", {
-            "GetCompletion": grpc.unary_unary_rpc_method_handler(get_completion),
-        }),
-        grpc.method_handlers_generic_handler("xai_api.Files", {
-            "UploadFile": grpc.stream_unary_rpc_method_handler(upload_file),
-        }),
+        grpc.method_handlers_generic_handler(
+            "xai_api.Chat",
+            {
+                "GetCompletion": grpc.unary_unary_rpc_method_handler(get_completion),
+            },
+        ),
+        grpc.method_handlers_generic_handler(
+            "xai_api.Files",
+            {
+                "UploadFile": grpc.stream_unary_rpc_method_handler(upload_file),
+            },
+        ),
     ]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), handlers=handlers)
     creds = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from phiwall.errors import ExtractionError
 from phiwall.errors import LimitError
 from phiwall.model import Verdict
@@ -78,7 +77,9 @@ def test_remembered_url_matches_azure_block_requests() -> None:
     assert s.url_owner(url) == ("chatgpt", "file-ABC123456")
     assert s.url_owner(url + "&comp=block&blockid=AAAA") == ("chatgpt", "file-ABC123456")
     # The same URL with its query in another order is the same URL; another signature is not.
-    assert s.url_owner("https://FILESERVICEUPLOADSPERM.blob.core.windows.net:443/files/file-ABC123456?se=x&sig=abc%3D&sp=cw")
+    assert s.url_owner(
+        "https://FILESERVICEUPLOADSPERM.blob.core.windows.net:443/files/file-ABC123456?se=x&sig=abc%3D&sp=cw"
+    )
     assert s.url_owner(url.replace("sig=abc", "sig=abd")) is None
 
 
@@ -104,9 +105,19 @@ def test_a_later_weaker_verdict_does_not_downgrade() -> None:
     [
         ({"status": "success", "file_id": "file-Q7pWn2XcV9", "upload_url": "https://x"}, {"file-Q7pWn2XcV9"}),
         ({"id": "file-abc123456", "object": "file"}, {"file-abc123456"}),
-        ({"file": {"name": "files/abc123def", "uri": "https://generativelanguage.googleapis.com/v1beta/files/abc123def"}},
-         {"files/abc123def", "https://generativelanguage.googleapis.com/v1beta/files/abc123def"}),
-        ({"fileMetadata": {"fileMetadataId": "7f3c2a10-aaaa", "fileUri": "users/u/7f3c"}}, {"7f3c2a10-aaaa", "users/u/7f3c"}),
+        (
+            {
+                "file": {
+                    "name": "files/abc123def",
+                    "uri": "https://generativelanguage.googleapis.com/v1beta/files/abc123def",
+                }
+            },
+            {"files/abc123def", "https://generativelanguage.googleapis.com/v1beta/files/abc123def"},
+        ),
+        (
+            {"fileMetadata": {"fileMetadataId": "7f3c2a10-aaaa", "fileUri": "users/u/7f3c"}},
+            {"7f3c2a10-aaaa", "users/u/7f3c"},
+        ),
         ({"success": True, "file_uuid": "0b1e2f3a-4c5d"}, {"0b1e2f3a-4c5d"}),
     ],
 )
@@ -115,7 +126,9 @@ def test_ids_from_upload_responses(body: dict, expected: set[str]) -> None:
 
 
 def test_gemini_web_text_reference() -> None:
-    assert ids_from_response(b"/contrib_service/ttl_1d/1709764705i7wdlyx3md") == {"/contrib_service/ttl_1d/1709764705i7wdlyx3md"}
+    assert ids_from_response(b"/contrib_service/ttl_1d/1709764705i7wdlyx3md") == {
+        "/contrib_service/ttl_1d/1709764705i7wdlyx3md"
+    }
 
 
 def test_normalise_url() -> None:

@@ -193,7 +193,9 @@ class GrpcAdapter:
     def extract(self, req: RequestData, body: bytes) -> Envelope:
         host_service = route(req.host)
         name = host_service.name if host_service else self.service_name
-        endpoint, kind = METHODS.get(req.path_only, ("grpc:" + req.path_only.rsplit("/", 1)[-1][:64], EndpointKind.OTHER))
+        endpoint, kind = METHODS.get(
+            req.path_only, ("grpc:" + req.path_only.rsplit("/", 1)[-1][:64], EndpointKind.OTHER)
+        )
         c = PartCollector()
         frames = grpc_frames(body, req.header("grpc-encoding"))
         if req.path_only == "/xai_api.Files/UploadFile":
@@ -235,4 +237,3 @@ class XaiAdapter:
         from phiwall.extractors.openai_api import OpenAIAdapter
 
         return OpenAIAdapter(self.service_name).extract(req, body)
-

@@ -24,8 +24,20 @@ from phiwall.request import RequestData
 
 # Keys of the event envelopes that never hold user content (grok gateway, OpenAI Responses/Realtime events).
 SKIP_KEYS = METADATA_KEYS | frozenset(
-    {"client_message_id", "file_attachment_ids", "x_grok_session", "uid", "modalities", "output_modalities",
-     "turn_detection", "input_audio_format", "output_audio_format", "item_id", "response_id", "previous_item_id"}
+    {
+        "client_message_id",
+        "file_attachment_ids",
+        "x_grok_session",
+        "uid",
+        "modalities",
+        "output_modalities",
+        "turn_detection",
+        "input_audio_format",
+        "output_audio_format",
+        "item_id",
+        "response_id",
+        "previous_item_id",
+    }
 )
 
 # (host glob-ish regex, path regex, endpoint name, notice style) — first match wins.

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from phiwall.extractors.chatgpt_web import ChatGPTFilesAdapter
 from phiwall.extractors.chatgpt_web import ChatGPTWebAdapter
 from phiwall.model import PartKind
 from phiwall.request import RequestData
+
 from tests.factories import make_dicom
 
 
@@ -17,15 +17,36 @@ def req(method: str, path: str, body: bytes, host: str = "chatgpt.com", ctype: s
     return RequestData(method, "https", host, 443, path, (("content-type", ctype),), body)
 
 
-CONV = {"action": "next", "messages": [{"id": "m1", "author": {"role": "user"}, "content": {
-    "content_type": "multimodal_text", "parts": [
-        {"content_type": "image_asset_pointer", "asset_pointer": "file-service://file-XXXX", "size_bytes": 1},
-        "Patient Jane Roe DOB 1970-01-01"]},
-    "metadata": {"attachments": [{"id": "file-XXXX", "name": "scan.png", "mimeType": "image/png"}]}}],
-    "parent_message_id": "p", "model": "auto", "conversation_mode": {"kind": "primary_assistant"}, "timezone": "UTC"}
+CONV = {
+    "action": "next",
+    "messages": [
+        {
+            "id": "m1",
+            "author": {"role": "user"},
+            "content": {
+                "content_type": "multimodal_text",
+                "parts": [
+                    {
+                        "content_type": "image_asset_pointer",
+                        "asset_pointer": "file-service://file-XXXX",
+                        "size_bytes": 1,
+                    },
+                    "Patient Jane Roe DOB 1970-01-01",
+                ],
+            },
+            "metadata": {"attachments": [{"id": "file-XXXX", "name": "scan.png", "mimeType": "image/png"}]},
+        }
+    ],
+    "parent_message_id": "p",
+    "model": "auto",
+    "conversation_mode": {"kind": "primary_assistant"},
+    "timezone": "UTC",
+}
 
 
-@pytest.mark.parametrize("path", ["/backend-api/f/conversation", "/backend-anon/f/conversation", "/backend-api/conversation"])
+@pytest.mark.parametrize(
+    "path", ["/backend-api/f/conversation", "/backend-anon/f/conversation", "/backend-api/conversation"]
+)
 def test_conversation_text_only_user_strings(path: str) -> None:
     env = ChatGPTWebAdapter().extract(req("POST", path, json.dumps(CONV).encode()), json.dumps(CONV).encode())
     assert env.endpoint == "conversation"
@@ -33,7 +54,9 @@ def test_conversation_text_only_user_strings(path: str) -> None:
 
 
 def test_prepare_partial_query() -> None:
-    body = json.dumps({"partial_query": {"author": {"role": "user"}, "content": {"content_type": "text", "parts": ["MRN 1234567"]}}}).encode()
+    body = json.dumps(
+        {"partial_query": {"author": {"role": "user"}, "content": {"content_type": "text", "parts": ["MRN 1234567"]}}}
+    ).encode()
     env = ChatGPTWebAdapter().extract(req("POST", "/backend-anon/f/conversation/prepare", body), body)
     assert env.endpoint == "conversation.prepare" and [p.text for p in env.parts] == ["MRN 1234567"]
 
@@ -60,9 +83,15 @@ def test_broken_conversation_json_raises() -> None:
 
 def test_blob_put_is_one_raw_file_whatever_the_content_type() -> None:
     dcm = make_dicom()
-    r = req("PUT", "/files/file-XXXX?sig=s", dcm, host="fileserviceuploadsperm.blob.core.windows.net", ctype="image/png")
+    r = req(
+        "PUT", "/files/file-XXXX?sig=s", dcm, host="fileserviceuploadsperm.blob.core.windows.net", ctype="image/png"
+    )
     env = ChatGPTFilesAdapter().extract(r, dcm)
-    assert env.endpoint == "blob.put" and env.parts[0].kind == PartKind.FILE and env.parts[0].media_type == "application/dicom"
+    assert (
+        env.endpoint == "blob.put"
+        and env.parts[0].kind == PartKind.FILE
+        and env.parts[0].media_type == "application/dicom"
+    )
 
 
 def test_blocklist_has_no_content() -> None:

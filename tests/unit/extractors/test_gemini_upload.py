@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import pytest
-
 from phiwall.extractors.gemini_upload import GeminiUploadAdapter
 from phiwall.model import PartKind
 from phiwall.request import RequestData
 from phiwall.uploads import ASSEMBLED_HEADER
+
 from tests.factories import make_dicom
 
 
-def req(body: bytes, command: str | None, host: str = "generativelanguage.googleapis.com", ctype: str = "",
-        path: str = "/upload/v1beta/files?upload_id=U1&upload_protocol=resumable", extra: tuple = ()) -> RequestData:
-    h: tuple = ((("content-type", ctype),) if ctype else ()) + ((("x-goog-upload-command", command),) if command else ()) + extra
+def req(
+    body: bytes,
+    command: str | None,
+    host: str = "generativelanguage.googleapis.com",
+    ctype: str = "",
+    path: str = "/upload/v1beta/files?upload_id=U1&upload_protocol=resumable",
+    extra: tuple = (),
+) -> RequestData:
+    h: tuple = (
+        ((("content-type", ctype),) if ctype else ())
+        + ((("x-goog-upload-command", command),) if command else ())
+        + extra
+    )
     return RequestData("POST", "https", host, 443, path, h, body)
 
 

@@ -7,13 +7,13 @@ import gzip
 import struct
 
 import pytest
-
 from phiwall.errors import ExtractionError
 from phiwall.extractors.grpc import GrpcAdapter
 from phiwall.extractors.grpc import XaiAdapter
 from phiwall.extractors.grpc import grpc_frames
 from phiwall.model import PartKind
 from phiwall.request import RequestData
+
 from tests.factories import make_dicom
 
 chat_pb2 = pytest.importorskip("xai_sdk.proto.v6.chat_pb2")
@@ -33,17 +33,21 @@ def req(path: str, body: bytes, **headers: str) -> RequestData:
 
 
 def completion(*contents: object) -> bytes:
-    return chat_pb2.GetCompletionsRequest(model="grok-4", messages=[chat_pb2.Message(role=1, content=list(contents))]).SerializeToString()
+    return chat_pb2.GetCompletionsRequest(
+        model="grok-4", messages=[chat_pb2.Message(role=1, content=list(contents))]
+    ).SerializeToString()
 
 
 def test_text_and_data_url_image_and_raw_file_bytes() -> None:
     dcm = make_dicom()
     url = "data:image/png;base64," + base64.b64encode(dcm).decode()
-    body = frame(completion(
-        chat_pb2.Content(text="Patient John Smith"),
-        chat_pb2.Content(image_url=image_pb2.ImageUrlContent(image_url=url)),
-        chat_pb2.Content(file=chat_pb2.FileContent(data=dcm, filename="x.dcm")),
-    ))
+    body = frame(
+        completion(
+            chat_pb2.Content(text="Patient John Smith"),
+            chat_pb2.Content(image_url=image_pb2.ImageUrlContent(image_url=url)),
+            chat_pb2.Content(file=chat_pb2.FileContent(data=dcm, filename="x.dcm")),
+        )
+    )
     env = XaiAdapter().extract(req("/xai_api.Chat/GetCompletion", body), body)
     assert env.service == "xai_api" and env.endpoint == "chat.get_completion"
     texts = [p.text for p in env.parts if p.kind == PartKind.TEXT]
@@ -60,7 +64,9 @@ def test_gzip_compressed_frame() -> None:
 
 
 def test_https_image_url_is_a_remote_reference() -> None:
-    body = frame(completion(chat_pb2.Content(image_url=image_pb2.ImageUrlContent(image_url="https://example.org/a.png"))))
+    body = frame(
+        completion(chat_pb2.Content(image_url=image_pb2.ImageUrlContent(image_url="https://example.org/a.png")))
+    )
     env = GrpcAdapter().extract(req("/xai_api.Chat/GetCompletion", body), body)
     assert [f.entity for f in env.adapter_findings] == ["REMOTE_REFERENCE"]
 
@@ -68,7 +74,7 @@ def test_https_image_url_is_a_remote_reference() -> None:
 def test_upload_file_stream_is_concatenated_into_one_file() -> None:
     dcm = make_dicom()
     msgs = [files_pb2.UploadFileChunk(init=files_pb2.UploadFileInit(name="scan.dcm")).SerializeToString()]
-    msgs += [files_pb2.UploadFileChunk(data=dcm[i:i + 100]).SerializeToString() for i in range(0, len(dcm), 100)]
+    msgs += [files_pb2.UploadFileChunk(data=dcm[i : i + 100]).SerializeToString() for i in range(0, len(dcm), 100)]
     body = b"".join(frame(m) for m in msgs)
     env = GrpcAdapter().extract(req("/xai_api.Files/UploadFile", body), body)
     files = [p for p in env.parts if p.kind == PartKind.FILE]
@@ -96,6 +102,8 @@ def test_invalid_protobuf_is_an_extraction_error() -> None:
 
 def test_rest_on_the_same_host_goes_to_the_openai_shapes() -> None:
     body = b'{"model": "grok-4", "messages": [{"role": "user", "content": "hi there"}]}'
-    r = RequestData("POST", "https", "api.x.ai", 443, "/v1/chat/completions", (("content-type", "application/json"),), body)
+    r = RequestData(
+        "POST", "https", "api.x.ai", 443, "/v1/chat/completions", (("content-type", "application/json"),), body
+    )
     env = XaiAdapter().extract(r, body)
     assert env.endpoint == "chat.completions" and [p.text for p in env.parts] == ["hi there"]
