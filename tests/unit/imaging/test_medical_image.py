@@ -1,0 +1,217 @@
+"""Unit tests for the medical-image recognizer: safe loading, rendering, features and the detector contract.
+
+Images are generated in the test; nothing is read from the corpus.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import zlib
+
+import numpy as np
+import pytest
+from phiwall.detectors import medical_image as mi
+from phiwall.errors import DetectionError
+from phiwall.errors import LimitError
+from phiwall.errors import PolicyError
+from phiwall.imaging import features
+from phiwall.imaging.load import load_image
+from phiwall.imaging.load import to_display_mode
+from phiwall.model import Locator
+from phiwall.model import Part
+from phiwall.model import PartKind
+from PIL import Image
+
+
+def _png_bytes(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _jpeg_bytes(img: Image.Image, quality: int = 85) -> bytes:
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _png_header_bomb(width: int, height: int) -> bytes:
+    """A valid-looking PNG whose IHDR claims width x height but carries almost no data."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
+
+
+def _xray_like(size: int = 512) -> Image.Image:
+    """A chest-film caricature: dark background, bright symmetric body, two darker lung fields, grain."""
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    c = size / 2
+    body = np.exp(-(((xx - c) / (0.38 * size)) ** 6 + ((yy - c) / (0.48 * size)) ** 6))
+    lungs = sum(
+        np.exp(-(((xx - c + s * 0.17 * size) / (0.11 * size)) ** 2 + ((yy - c) / (0.25 * size)) ** 2)) for s in (-1, 1)
+    )
+    arr = 30 + 190 * body - 90 * lungs + rng.normal(0, 6, (size, size))
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L")
+
+
+def _photo_like(size: int = 512) -> Image.Image:
+    rng = np.random.default_rng(2)
+    arr = rng.integers(0, 255, (size // 16, size // 16, 3), dtype=np.uint8)
+    return Image.fromarray(arr).resize((size, size), Image.Resampling.BICUBIC)
+
+
+def _part(data: bytes, media_type: str = "image/png") -> Part:
+    return Part(id="p1", kind=PartKind.FILE, locator=Locator("body"), data=data, media_type=media_type)
+
+
+# ------------------------------------------------------------------------------------------------ loading
+def test_header_bomb_raises_limit_error_fast() -> None:
+    data = _png_header_bomb(50_000, 50_000)
+    t = time.perf_counter()
+    with pytest.raises(LimitError) as err:
+        load_image(data)
+    assert time.perf_counter() - t < 1.0
+    assert "pixel limit" in str(err.value)
+
+
+def test_limit_is_configurable_and_checked_before_decoding() -> None:
+    data = _png_bytes(Image.new("L", (200, 200)))
+    with pytest.raises(LimitError):
+        load_image(data, max_pixels=100 * 100)
+    assert load_image(data, max_pixels=200 * 200).size == (200, 200)
+
+
+def test_truncated_png_raises_detection_error() -> None:
+    data = _png_bytes(_photo_like(256))
+    with pytest.raises(DetectionError):
+        load_image(data[: len(data) // 2])
+
+
+def test_garbage_raises_detection_error() -> None:
+    with pytest.raises(DetectionError):
+        load_image(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+
+
+def test_jpeg_is_downscaled_and_exif_transposed() -> None:
+    img = Image.new("RGB", (1600, 800), (10, 200, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 CW on display
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif)
+    out = load_image(buf.getvalue(), max_side=256)
+    assert out.mode == "RGB"
+    assert max(out.size) <= 256
+    assert out.size[1] > out.size[0]  # portrait after the EXIF rotation
+
+
+def test_modes_are_normalised() -> None:
+    sixteen = Image.fromarray((np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16))
+    assert to_display_mode(sixteen).mode == "L"
+    rgba = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
+    assert to_display_mode(rgba).getpixel((0, 0)) == (255, 255, 255)  # transparent shows as white
+    gif = io.BytesIO()
+    frames = [Image.new("P", (32, 32), i) for i in range(3)]
+    frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:])
+    assert load_image(gif.getvalue()).size == (32, 32)
+
+
+# ------------------------------------------------------------------------------------------------ features
+def test_feature_vector_shape_and_finite() -> None:
+    for img in (_xray_like(), _photo_like(), Image.new("RGB", (3, 700), (0, 0, 0))):
+        x = features.extract(img)
+        assert x.shape == (features.N_FEATURES,)
+        assert np.isfinite(x).all()
+
+
+def test_grayscale_features_ignore_tint_of_gray_images() -> None:
+    gray = features.extract(_xray_like())
+    names = features.FEATURE_NAMES
+    assert gray[names.index("frac_gray_pixels")] > 0.99
+    assert gray[names.index("sat_mean")] < 0.01
+
+
+# ------------------------------------------------------------------------------------------------ detector
+def test_scores_are_probabilities_and_modality_known() -> None:
+    det = mi.MedicalImageDetector()
+    for img in (_xray_like(), _photo_like()):
+        score, modality = det.score_bytes(_jpeg_bytes(img))
+        assert 0.0 <= score <= 1.0
+        assert modality in mi.MODALITIES
+
+
+def test_xray_like_scores_above_photo_like() -> None:
+    det = mi.MedicalImageDetector()
+    xray, _ = det.score_bytes(_png_bytes(_xray_like()))
+    photo, _ = det.score_bytes(_png_bytes(_photo_like()))
+    assert xray > photo
+
+
+def test_detect_emits_finding_only_above_threshold() -> None:
+    data = _png_bytes(_xray_like())
+    always = mi.build({"threshold": 0.0}).detect(_part(data))
+    assert len(always) == 1
+    f = always[0]
+    assert f.entity == "MEDICAL_IMAGE" and f.detector == "medical_image" and f.modality in mi.MODALITIES
+    assert 0.0 <= f.score <= 1.0
+    never = mi.MedicalImageDetector(threshold=1.0)
+    score, _ = never.score_bytes(data)
+    assert (never.detect(_part(data)) == []) == (score < 1.0)
+
+
+def test_detect_errors_are_typed() -> None:
+    det = mi.MedicalImageDetector()
+    with pytest.raises(LimitError):
+        det.detect(_part(_png_header_bomb(50_000, 50_000)))
+    good = _png_bytes(_photo_like(128))
+    with pytest.raises(DetectionError):
+        det.detect(_part(good[:-40]))
+
+
+def test_build_validates_options() -> None:
+    assert mi.build({}).threshold == mi.default_model().default_threshold
+    assert mi.build({"threshold": 0.7}).threshold == 0.7
+    for bad in ({"threshold": 2}, {"threshold": "high"}, {"nope": 1}, {"max_pixels": 0}):
+        with pytest.raises(PolicyError):
+            mi.build(bad)
+
+
+def test_handles_only_raster_images() -> None:
+    assert "image/png" in mi.MedicalImageDetector.handles
+    assert "image/heic" in mi.MedicalImageDetector.handles
+    assert "application/dicom" not in mi.MedicalImageDetector.handles
+
+
+def test_model_file_matches_features() -> None:
+    model = mi.default_model()
+    assert set(model.modality_classes) <= set(mi.MODALITIES)
+    assert 0.0 < model.default_threshold < 1.0
+
+
+def test_render_dicom_without_file_meta() -> None:
+    pydicom = pytest.importorskip("pydicom")
+    from phiwall.imaging.render import render_dicom
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    ds.Rows, ds.Columns = 16, 16
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
+    ds.WindowCenter, ds.WindowWidth = 40, 400
+    ds.PixelData = (np.arange(256, dtype=np.uint16) * 8).tobytes()
+    fp = pydicom.filebase.DicomBytesIO()
+    fp.is_little_endian, fp.is_implicit_VR = True, True
+    pydicom.filewriter.write_dataset(fp, ds)  # a bare dataset: no preamble, no File Meta
+    img = render_dicom(fp.getvalue())
+    assert img.mode == "L" and img.size == (16, 16)
+    arr = np.asarray(img)
+    assert arr[0, 0] > arr[-1, -1]  # MONOCHROME1: low values display bright
