@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
@@ -257,6 +258,12 @@ def load_json(body: bytes, what: str = "request body") -> Any:
         raise ExtractionError(f"{what} is not valid JSON{where}") from e
 
 
+# A dict hook gets (dict, its path) and returns True when it took the whole dict apart itself.
+DictHook = Callable[[dict[str, Any], JsonPath], bool]
+# A strictness predicate gets (path, key) of a string and says whether it must be valid base64.
+StrictFn = Callable[[JsonPath, str | None], bool]
+
+
 def walk_json(
     value: Any,
     collector: PartCollector,
@@ -265,17 +272,26 @@ def walk_json(
     container: str = "json",
     skip_keys: frozenset[str] = METADATA_KEYS,
     strict_b64_keys: frozenset[str] = frozenset(),
+    strict: StrictFn | None = None,
+    hook: DictHook | None = None,
+    skip_paths: frozenset[JsonPath] = frozenset(),
 ) -> None:
-    """Turn every user-content string in a JSON document into a Part.
+    """Turn every user-content string in a JSON document into a Part: the one JSON walker every adapter uses.
 
     Data URLs and bare base64 that decode to a file become file parts; http(s)/gs URLs under URL-ish keys become
-    REMOTE_REFERENCE evidence; other strings become text parts. Keys in `strict_b64_keys` must hold valid
-    base64: a broken value there raises ExtractionError instead of being read as text.
+    REMOTE_REFERENCE evidence; other strings become text parts. Strings under `strict_b64_keys` (or for which
+    `strict(path, key)` is true) must hold valid base64: a broken value there raises ExtractionError instead of
+    being read as text. Every dict is first offered to `hook` (an adapter taking apart a shape it knows, such as
+    Gemini `inlineData`); `skip_paths` were already extracted by the adapter and are not visited again.
     """
     stack: list[tuple[JsonPath, Any, str | None]] = [(path, value, None)]
     while stack:
         p, v, key = stack.pop()
+        if skip_paths and p in skip_paths:
+            continue
         if isinstance(v, dict):
+            if hook is not None and hook(v, p):
+                continue
             for k in reversed(list(v)):
                 if k in skip_keys and not isinstance(v[k], (dict, list)):
                     continue
@@ -284,7 +300,8 @@ def walk_json(
             for i in range(len(v) - 1, -1, -1):
                 stack.append((p + (i,), v[i], key))
         elif isinstance(v, str):
-            _classify_string(v, p, key, collector, container, strict_b64_keys)
+            is_strict = key in strict_b64_keys or (strict is not None and strict(p, key))
+            _classify_string(v, p, key, collector, container, frozenset({key}) if is_strict and key else frozenset())
 
 
 def _classify_string(

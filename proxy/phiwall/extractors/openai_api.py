@@ -20,11 +20,11 @@ from phiwall.errors import ExtractionError
 from phiwall.extractors.base import METADATA_KEYS
 from phiwall.extractors.base import JsonPath
 from phiwall.extractors.base import PartCollector
-from phiwall.extractors.base import _classify_string
 from phiwall.extractors.base import _is_text
 from phiwall.extractors.base import collect_any
 from phiwall.extractors.base import load_json
 from phiwall.extractors.base import parse_multipart
+from phiwall.extractors.base import walk_json
 from phiwall.extractors.table import Endpoint
 from phiwall.extractors.table import dotted
 from phiwall.extractors.table import file_ref
@@ -158,25 +158,19 @@ def extract_openai(name: str, req: RequestData, body: bytes, c: PartCollector) -
 
 def walk_openai(doc: Any, c: PartCollector, path: JsonPath = (), container: str = "json") -> None:
     """Every string is inspected; base64 fields are decoded strictly; `file_id` values become file references."""
-    stack: list[tuple[JsonPath, Any, str | None]] = [(path, doc, None)]
-    while stack:
-        p, v, key = stack.pop()
-        if isinstance(v, dict):
-            fid = v.get("file_id")
-            if isinstance(fid, str):
-                file_ref(c, fid, dotted(p))
-            for k in reversed(list(v)):
-                if k in _SKIP and not isinstance(v[k], (dict, list)):
-                    continue
-                stack.append((p + (k,), v[k], k))
-        elif isinstance(v, list):
-            for i in range(len(v) - 1, -1, -1):
-                stack.append((p + (i,), v[i], key))
-        elif isinstance(v, str):
-            # Strict only where the schema says base64 (input_audio.data, file.file_data): a "data" key elsewhere
-            # (tool arguments, metadata) may hold ordinary text.
-            strict = key == "file_data" or (key == "data" and len(p) >= 2 and p[-2] == "input_audio")
-            _classify_string(v, p, key, c, container, STRICT_B64 if strict else frozenset())  # type: ignore[arg-type]
+
+    def file_ids(v: dict[str, Any], p: JsonPath) -> bool:
+        fid = v.get("file_id")
+        if isinstance(fid, str):
+            file_ref(c, fid, dotted(p))
+        return False  # keep walking the dict: its other fields are inspected too
+
+    def strict(p: JsonPath, key: str | None) -> bool:
+        # Strict only where the schema says base64 (input_audio.data, file.file_data): a "data" key elsewhere
+        # (tool arguments, metadata) may hold ordinary text.
+        return key == "file_data" or (key == "data" and len(p) >= 2 and p[-2] == "input_audio")
+
+    walk_json(doc, c, path=path, container=container, skip_keys=_SKIP, strict=strict, hook=file_ids)
 
 
 def _multipart(name: str, req: RequestData, body: bytes, c: PartCollector) -> None:

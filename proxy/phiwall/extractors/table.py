@@ -9,16 +9,14 @@ against it, and an endpoint missing from it falls to the generic adapter instead
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from phiwall.errors import ExtractionError
-from phiwall.extractors.base import METADATA_KEYS
+from phiwall.extractors.base import DictHook  # noqa: F401 - re-exported for adapters
 from phiwall.extractors.base import JsonPath
 from phiwall.extractors.base import PartCollector
-from phiwall.extractors.base import _classify_string
+from phiwall.extractors.base import walk_json
 from phiwall.model import EndpointKind
 
 
@@ -58,40 +56,8 @@ def match_groups(endpoints: tuple[Endpoint, ...], method: str, path: str) -> tup
     return None
 
 
-# A dict handler gets (dict, its path) and returns True when it took the whole dict apart itself.
-DictHook = Callable[[dict[str, Any], JsonPath], bool]
-
-
-def walk(
-    value: Any,
-    c: PartCollector,
-    *,
-    path: JsonPath = (),
-    hook: DictHook | None = None,
-    skip_keys: frozenset[str] = METADATA_KEYS,
-    skip_paths: frozenset[JsonPath] = frozenset(),
-    container: str = "json",
-) -> None:
-    """Like base.walk_json, but every dict is first offered to `hook`, and `skip_paths` (already extracted by the
-    adapter) are not visited again. Every other string is classified generically (file, reference or text), so a
-    field the adapter does not know is still inspected."""
-    stack: list[tuple[JsonPath, Any, str | None]] = [(path, value, None)]
-    while stack:
-        p, v, key = stack.pop()
-        if p in skip_paths:
-            continue
-        if isinstance(v, dict):
-            if hook is not None and hook(v, p):
-                continue
-            for k in reversed(list(v)):
-                if k in skip_keys and not isinstance(v[k], (dict, list)):
-                    continue
-                stack.append((p + (k,), v[k], k))
-        elif isinstance(v, list):
-            for i in range(len(v) - 1, -1, -1):
-                stack.append((p + (i,), v[i], key))
-        elif isinstance(v, str):
-            _classify_string(v, p, key, c, container, frozenset())
+# The JSON walker with dict hooks and skip paths lives in base (one walker for every adapter).
+walk = walk_json
 
 
 def file_ref(c: PartCollector, ref: str, where: str) -> None:
