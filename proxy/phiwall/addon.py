@@ -88,7 +88,7 @@ class PhiWall:
             "phiwall_policy", str, "", "Path to the phiwall YAML policy. Empty: the embedded default policy."
         )
         loader.add_option(
-            "phiwall_mode", str, "enforce", 'enforce, or shadow: inspect and audit what would happen, change nothing.'
+            "phiwall_mode", str, "enforce", "enforce, or shadow: inspect and audit what would happen, change nothing."
         )
         loader.add_option(
             "phiwall_audit_file", str, "", "JSON Lines audit file. Empty: ~/.phiwall/audit.jsonl (or $PHIWALL_HOME)."
@@ -201,12 +201,21 @@ class PhiWall:
             source = load_policy(path)
         except PolicyError as e:
             log.error("phiwall: kept the last good policy; the changed file is invalid:\n%s", e)
-            self._emit({"event": "policy_reload_failed", "path": str(path), "error": str(e), "kept": self.source.sha256[:16]})
+            self._emit(
+                {"event": "policy_reload_failed", "path": str(path), "error": str(e), "kept": self.source.sha256[:16]}
+            )
             return
         if source.sha256 != self.source.sha256:
             self._install_policy(source)
             log.info("phiwall: reloaded policy %s (%s)", source.model.id, source.sha256[:12])
-            self._emit({"event": "policy_reloaded", "path": str(path), "policy_id": source.model.id, "policy_sha256": source.sha256[:16]})
+            self._emit(
+                {
+                    "event": "policy_reloaded",
+                    "path": str(path),
+                    "policy_id": source.model.id,
+                    "policy_sha256": source.sha256[:16],
+                }
+            )
 
     # -- hooks --------------------------------------------------------------------------------------------------
 
@@ -230,8 +239,10 @@ class PhiWall:
             log.exception("phiwall: request hook failed")
             if flow.metadata.get(META) is not None and flow.response is None:
                 flow.response = http.Response.make(
-                    500, b'{"error": {"message": "phiwall could not inspect this request (internal error)", '
-                    b'"type": "phiwall_error"}}', {"content-type": "application/json"}
+                    500,
+                    b'{"error": {"message": "phiwall could not inspect this request (internal error)", '
+                    b'"type": "phiwall_error"}}',
+                    {"content-type": "application/json"},
                 )
 
     async def _request(self, flow: http.HTTPFlow) -> None:
@@ -250,7 +261,10 @@ class PhiWall:
             return
         if len(raw) > self.policy.max_body_bytes:
             self._answer_error(
-                flow, service, f"the request body is {len(raw)} bytes, over this policy's {self.policy.max_body_bytes}-byte limit", status=413
+                flow,
+                service,
+                f"the request body is {len(raw)} bytes, over this policy's {self.policy.max_body_bytes}-byte limit",
+                status=413,
             )
             return
         body = self._decoded(flow)
@@ -269,7 +283,11 @@ class PhiWall:
                 return
             await stateful(flow, service, body)
             return
-        if service.name == "chatgpt_web" and flow.request.method == "POST" and _CHATGPT_REGISTER.match(flow.request.path.split("?")[0]):
+        if (
+            service.name == "chatgpt_web"
+            and flow.request.method == "POST"
+            and _CHATGPT_REGISTER.match(flow.request.path.split("?")[0])
+        ):
             meta["learn"] = "chatgpt_register"
         inspect_as = _GRPC if meta["style"] == "grpc" else service
         inspection = await self._inspect_or_answer(flow, service, self._request_data(flow), inspect_as)
@@ -331,8 +349,17 @@ class PhiWall:
         except Exception as e:  # noqa: BLE001 - fail closed
             log.exception("phiwall: websocket message inspection failed")
             msg.drop()
-            self._emit(self._event(flow, None, verdict="block", applied="drop", rule_ids=("on_error",),
-                                   reason=f"internal error ({type(e).__name__})", extra={"websocket": True}))
+            self._emit(
+                self._event(
+                    flow,
+                    None,
+                    verdict="block",
+                    applied="drop",
+                    rule_ids=("on_error",),
+                    reason=f"internal error ({type(e).__name__})",
+                    extra={"websocket": True},
+                )
+            )
 
     def error(self, flow: http.HTTPFlow) -> None:
         meta = flow.metadata.get(META)
@@ -343,14 +370,17 @@ class PhiWall:
         meta["audited"] = True
         msg = flow.error.msg if flow.error else "connection error"
         too_big = "body_size_limit" in msg
-        reason = (
-            f"request body over the {self.policy.max_body_bytes if self.policy else 0}-byte limit (refused before reading it)"
-            if too_big
-            else msg
-        )
+        limit = self.policy.max_body_bytes if self.policy else 0
+        reason = f"request body over the {limit}-byte limit (refused before reading it)" if too_big else msg
         self._emit(
-            self._event(flow, None, verdict="block", applied="block" if too_big else "connection_error",
-                        rule_ids=("on_error",), reason=reason)
+            self._event(
+                flow,
+                None,
+                verdict="block",
+                applied="block" if too_big else "connection_error",
+                rule_ids=("on_error",),
+                reason=reason,
+            )
         )
 
     # -- multi-request uploads (phiwall.uploads) ----------------------------------------------------------------
@@ -395,8 +425,12 @@ class PhiWall:
                     self._apply(flow, service, inspection)
                 return
             if offset != 0:
-                self._answer_error(flow, service, f"an upload chunk at byte {offset} arrived for an upload phiwall "
-                                   "did not see begin (the proxy may have restarted); start the upload again")
+                self._answer_error(
+                    flow,
+                    service,
+                    f"an upload chunk at byte {offset} arrived for an upload phiwall "
+                    "did not see begin (the proxy may have restarted); start the upload again",
+                )
                 return
             session = self.uploads.open("google", upload_id)
         await self._chunk(flow, service, session, offset, body, req, _GEMINI_UPLOAD, final=final)
@@ -438,8 +472,11 @@ class PhiWall:
             return
         # complete
         if session is None:
-            self._answer_error(flow, service, "the upload's parts were not seen by phiwall (the proxy may have "
-                               "restarted); upload the file again")
+            self._answer_error(
+                flow,
+                service,
+                "the upload's parts were not seen by phiwall (the proxy may have restarted); upload the file again",
+            )
             return
         if session.blocked:
             self._block_known(flow, service, session.blocked)
@@ -451,7 +488,9 @@ class PhiWall:
                 raise ExtractionError("uploads complete request has no part_ids list")
             whole = session.assemble(order)
         except (ValueError, PhiWallError) as e:
-            self._answer_error(flow, service, str(e) if isinstance(e, PhiWallError) else "uploads complete body is not JSON")
+            self._answer_error(
+                flow, service, str(e) if isinstance(e, PhiWallError) else "uploads complete body is not JSON"
+            )
             return
         finally:
             self.uploads.close(session)
@@ -472,11 +511,15 @@ class PhiWall:
         req = self._request_data(flow, body)
         key = normalise_url(url, drop=frozenset({"comp", "blockid"}))
         if comp == "block":
-            session = self.uploads.get("azure", key) or self.uploads.open("azure", key, file_id=owner[1] if owner else None)
+            session = self.uploads.get("azure", key) or self.uploads.open(
+                "azure", key, file_id=owner[1] if owner else None
+            )
             if session.blocked:
                 self._block_known(flow, service, session.blocked)
                 return
-            await self._chunk(flow, service, session, query_param(url, "blockid") or "", body, req, service, final=False)
+            await self._chunk(
+                flow, service, session, query_param(url, "blockid") or "", body, req, service, final=False
+            )
             return
         if comp == "blocklist":
             session = self.uploads.get("azure", key)
@@ -500,8 +543,18 @@ class PhiWall:
         if inspection is not None:
             self._apply(flow, service, inspection)
 
-    async def _chunk(self, flow: http.HTTPFlow, service: Service, session: UploadSession, key: int | str, data: bytes,
-                     req: RequestData, inspect_as: Service, *, final: bool) -> None:
+    async def _chunk(
+        self,
+        flow: http.HTTPFlow,
+        service: Service,
+        session: UploadSession,
+        key: int | str,
+        data: bytes,
+        req: RequestData,
+        inspect_as: Service,
+        *,
+        final: bool,
+    ) -> None:
         """Hold one chunk; judge the whole file on the final one, check a first chunk's magic at once."""
         if session.blocked:
             self._block_known(flow, service, session.blocked)
@@ -527,8 +580,15 @@ class PhiWall:
         else:
             self._audit_plain(flow, "upload chunk held; the whole file is judged when the upload completes")
 
-    async def _early_check(self, flow: http.HTTPFlow, service: Service, session: UploadSession, data: bytes,
-                           req: RequestData, inspect_as: Service) -> None:
+    async def _early_check(
+        self,
+        flow: http.HTTPFlow,
+        service: Service,
+        session: UploadSession,
+        data: bytes,
+        req: RequestData,
+        inspect_as: Service,
+    ) -> None:
         """A chunk that begins with file magic (DICOM, an image) is inspected at once: an obviously medical upload
         is stopped at its first request. Only positive evidence blocks here; a detector that fails on a partial
         file does not, because the assembled file is judged (and fails closed) when the upload completes."""
@@ -539,7 +599,9 @@ class PhiWall:
         try:
             inspection = await self._inspect(replace(req, raw_body=data, headers=_assembled(req.headers)), inspect_as)
         except PhiWallError:
-            self._audit_plain(flow, "first upload chunk could not be checked alone; the whole file is judged at the end")
+            self._audit_plain(
+                flow, "first upload chunk could not be checked alone; the whole file is judged at the end"
+            )
             return
         d = inspection.decision
         if d.verdict >= Verdict.DEIDENTIFY and d.error is None:
@@ -548,11 +610,15 @@ class PhiWall:
                 session.blocked = " ".join(d.reasons)
                 session.blocked_rules = d.rule_ids
             return
-        self._audit_plain(flow, "first upload chunk checked; the whole file is judged when the upload completes",
-                          inspection=inspection)
+        self._audit_plain(
+            flow,
+            "first upload chunk checked; the whole file is judged when the upload completes",
+            inspection=inspection,
+        )
 
-    async def _judge_whole(self, flow: http.HTTPFlow, service: Service, req: RequestData, whole: bytes,
-                           inspect_as: Service) -> None:
+    async def _judge_whole(
+        self, flow: http.HTTPFlow, service: Service, req: RequestData, whole: bytes, inspect_as: Service
+    ) -> None:
         """Inspect a reassembled file on the request that completes its upload, before that request leaves."""
         flow.metadata[META]["assembled_bytes"] = len(whole)
         syn = replace(req, raw_body=whole, headers=_assembled(req.headers))
@@ -592,7 +658,9 @@ class PhiWall:
         if ok and verdict in ("warn", "block", "deidentify") and meta.get("kind") == "upload":
             ids = ids_from_response(resp.content or b"")
             if ids:
-                self.uploads.remember_verdict(ids, Verdict.parse(verdict), meta.get("reason", ""), tuple(meta.get("rule_ids", ())))
+                self.uploads.remember_verdict(
+                    ids, Verdict.parse(verdict), meta.get("reason", ""), tuple(meta.get("rule_ids", ()))
+                )
 
     def _block_reference(self, flow: http.HTTPFlow, service: Service, hits: list[tuple[str, FileVerdict]]) -> None:
         """Block a request that refers to a file whose upload was blocked: blocking the upload alone would let a
@@ -602,21 +670,42 @@ class PhiWall:
             f"phiwall blocked this request to {service.title}: it refers to a file whose upload phiwall blocked "
             f"earlier (rule {', '.join(rules)}). Remove that attachment and send the message again."
         )
-        self._block_known(flow, service, reason, rules=("blocked-file-reference", *rules),
-                          entities={"BLOCKED_FILE_REFERENCE": len(hits)})
+        self._block_known(
+            flow,
+            service,
+            reason,
+            rules=("blocked-file-reference", *rules),
+            entities={"BLOCKED_FILE_REFERENCE": len(hits)},
+        )
 
-    def _block_known(self, flow: http.HTTPFlow, service: Service, reason: str, *,
-                     rules: tuple[str, ...] = ("upload-blocked",), entities: dict[str, int] | None = None) -> None:
+    def _block_known(
+        self,
+        flow: http.HTTPFlow,
+        service: Service,
+        reason: str,
+        *,
+        rules: tuple[str, ...] = ("upload-blocked",),
+        entities: dict[str, int] | None = None,
+    ) -> None:
         """Answer a request whose verdict is already known (a chunk of a blocked upload, a reference to one)."""
         meta = flow.metadata[META]
         meta.update(verdict="block", rule_ids=list(rules), reason=reason)
         incident = uuid.uuid4().hex[:12]
         shadow = ctx.options.phiwall_mode == "shadow"
         if not shadow:
-            actions.respond(flow, block_answer(meta.get("style") or service.error_style, reason, incident=incident, rule_ids=rules))
+            actions.respond(
+                flow, block_answer(meta.get("style") or service.error_style, reason, incident=incident, rule_ids=rules)
+            )
             meta["applied"] = "block"
-        ev = self._event(flow, None, verdict="block", applied="none" if shadow else "block", rule_ids=rules,
-                         reason=reason, incident=incident)
+        ev = self._event(
+            flow,
+            None,
+            verdict="block",
+            applied="none" if shadow else "block",
+            rule_ids=rules,
+            reason=reason,
+            incident=incident,
+        )
         if entities:
             ev["entity_counts"] = entities
         self._emit(ev)
@@ -640,54 +729,105 @@ class PhiWall:
         shadow = ctx.options.phiwall_mode == "shadow"
         extra = {"websocket": True, "message": len(flow.websocket.messages) - 1, "endpoint": endpoint}
 
-        def refuse(reason: str, verdict: str, rule_ids: tuple[str, ...], inspection: Inspection | None = None,
-                   entities: dict[str, int] | None = None) -> None:
+        def refuse(
+            reason: str,
+            verdict: str,
+            rule_ids: tuple[str, ...],
+            inspection: Inspection | None = None,
+            entities: dict[str, int] | None = None,
+        ) -> None:
             incident = uuid.uuid4().hex[:12]
             if not shadow:
                 msg.drop()
-                notice = websocket_notice(notice_style, f"{reason} (phiwall incident {incident})",
-                                          session_id=_json_field(content, "session_id"))
+                notice = websocket_notice(
+                    notice_style,
+                    f"{reason} (phiwall incident {incident})",
+                    session_id=_json_field(content, "session_id"),
+                )
                 if notice is not None:
                     self._inject(flow, notice)
-            ev = self._event(flow, inspection, verdict=verdict, applied="none" if shadow else "drop",
-                             rule_ids=rule_ids, reason=None if inspection else reason, incident=incident, t0=t0, extra=extra)
+            ev = self._event(
+                flow,
+                inspection,
+                verdict=verdict,
+                applied="none" if shadow else "drop",
+                rule_ids=rule_ids,
+                reason=None if inspection else reason,
+                incident=incident,
+                t0=t0,
+                extra=extra,
+            )
             if entities:
                 ev["entity_counts"] = entities
             self._emit(ev)
 
         if len(content) > self.policy.max_body_bytes:
-            d = self.policy.error_decision(service.name, f"a {len(content)}-byte WebSocket message is over the limit", kind="limit")
+            d = self.policy.error_decision(
+                service.name, f"a {len(content)}-byte WebSocket message is over the limit", kind="limit"
+            )
             if d.verdict >= Verdict.DEIDENTIFY:
                 refuse(d.reasons[0], "block", d.rule_ids)
             return
         hits = [(fid, fv) for fid, fv in self.uploads.referenced(content) if fv.verdict >= Verdict.DEIDENTIFY]
         if hits:
             rules = tuple(dict.fromkeys(r for _, fv in hits for r in fv.rule_ids))
-            refuse(f"phiwall blocked this message to {service.title}: it refers to a file whose upload phiwall "
-                   "blocked earlier. Remove that attachment and send the message again.", "block",
-                   ("blocked-file-reference", *rules), entities={"BLOCKED_FILE_REFERENCE": len(hits)})
+            refuse(
+                f"phiwall blocked this message to {service.title}: it refers to a file whose upload phiwall "
+                "blocked earlier. Remove that attachment and send the message again.",
+                "block",
+                ("blocked-file-reference", *rules),
+                entities={"BLOCKED_FILE_REFERENCE": len(hits)},
+            )
             return
         req = RequestData(
-            method="WS", scheme=flow.request.scheme, host=flow.request.pretty_host, port=flow.request.port,
-            path=flow.request.path, headers=tuple((k, v) for k, v in flow.request.headers.items(multi=True)),
-            raw_body=content, who=_who(flow), websocket=True, flow_id=flow.id,
+            method="WS",
+            scheme=flow.request.scheme,
+            host=flow.request.pretty_host,
+            port=flow.request.port,
+            path=flow.request.path,
+            headers=tuple((k, v) for k, v in flow.request.headers.items(multi=True)),
+            raw_body=content,
+            who=_who(flow),
+            websocket=True,
+            flow_id=flow.id,
         )
         try:
             inspection = await self._inspect(req, _WEBSOCKET)
         except PhiWallError as e:
-            d = self.policy.error_decision(service.name, str(e), kind="timeout" if isinstance(e, InspectionTimeout) else "unparseable")
+            d = self.policy.error_decision(
+                service.name, str(e), kind="timeout" if isinstance(e, InspectionTimeout) else "unparseable"
+            )
             if d.verdict >= Verdict.DEIDENTIFY:
                 refuse(d.reasons[0], "block", d.rule_ids)
             else:
-                self._emit(self._event(flow, None, verdict=str(d.verdict), applied="none", rule_ids=d.rule_ids,
-                                       reason=str(e), t0=t0, extra=extra))
+                self._emit(
+                    self._event(
+                        flow,
+                        None,
+                        verdict=str(d.verdict),
+                        applied="none",
+                        rule_ids=d.rule_ids,
+                        reason=str(e),
+                        t0=t0,
+                        extra=extra,
+                    )
+                )
             return
         d = inspection.decision
         if d.verdict >= Verdict.DEIDENTIFY:
             refuse(" ".join(d.reasons), str(d.verdict), d.rule_ids, inspection)
             return
-        self._emit(self._event(flow, inspection, verdict=str(d.verdict), applied=str(d.verdict) if not shadow else "none",
-                               rule_ids=d.rule_ids, t0=t0, extra=extra))
+        self._emit(
+            self._event(
+                flow,
+                inspection,
+                verdict=str(d.verdict),
+                applied=str(d.verdict) if not shadow else "none",
+                rule_ids=d.rule_ids,
+                t0=t0,
+                extra=extra,
+            )
+        )
 
     def _inject(self, flow: http.HTTPFlow, notice: bytes) -> None:
         try:
@@ -697,8 +837,9 @@ class PhiWall:
 
     # -- internals ----------------------------------------------------------------------------------------------
 
-    async def _inspect_or_answer(self, flow: http.HTTPFlow, service: Service, req: RequestData,
-                                 inspect_as: Service) -> Inspection | None:
+    async def _inspect_or_answer(
+        self, flow: http.HTTPFlow, service: Service, req: RequestData, inspect_as: Service
+    ) -> Inspection | None:
         """Run the pipeline; on a failure answer with the on_error verdict and return None."""
         try:
             return await self._inspect(req, inspect_as)
@@ -750,14 +891,21 @@ class PhiWall:
             flow_id=flow.id,
         )
 
-    def _apply(self, flow: http.HTTPFlow, service: Service, inspection: Inspection, extra_warn: list[str] | None = None) -> None:
+    def _apply(
+        self, flow: http.HTTPFlow, service: Service, inspection: Inspection, extra_warn: list[str] | None = None
+    ) -> None:
         assert self.policy is not None
         meta = flow.metadata[META]
         d = inspection.decision
         style = meta.get("style") or service.error_style
         meta.update(
-            verdict=str(d.verdict), rule_ids=list(d.rule_ids), endpoint=inspection.endpoint, style=style,
-            entity_counts=d.entity_counts(), kind=inspection.kind, reason=" ".join(d.reasons),
+            verdict=str(d.verdict),
+            rule_ids=list(d.rule_ids),
+            endpoint=inspection.endpoint,
+            style=style,
+            entity_counts=d.entity_counts(),
+            kind=inspection.kind,
+            reason=" ".join(d.reasons),
         )
         shadow = ctx.options.phiwall_mode == "shadow"
         incident = uuid.uuid4().hex[:12]
@@ -777,7 +925,11 @@ class PhiWall:
         if d.verdict > Verdict.ALLOW and meta.get("file_ids"):
             # The id is known before the bytes (ChatGPT): later messages naming it get the same verdict.
             self.uploads.remember_verdict(meta["file_ids"], d.verdict, " ".join(d.reasons), d.rule_ids)
-        self._emit(self._event(flow, inspection, verdict=str(d.verdict), applied=applied, rule_ids=d.rule_ids, incident=incident))
+        self._emit(
+            self._event(
+                flow, inspection, verdict=str(d.verdict), applied=applied, rule_ids=d.rule_ids, incident=incident
+            )
+        )
         meta["audited"] = True
 
     def _answer_error(self, flow: http.HTTPFlow, service: Service, reason: str, status: int = 422) -> None:
@@ -797,12 +949,32 @@ class PhiWall:
             elif d.verdict == Verdict.WARN:
                 meta["warn"] = d.reasons[0]
         meta["applied"] = applied
-        self._emit(self._event(flow, None, verdict=str(d.verdict), applied=applied, rule_ids=d.rule_ids, reason=reason, incident=incident))
+        self._emit(
+            self._event(
+                flow,
+                None,
+                verdict=str(d.verdict),
+                applied=applied,
+                rule_ids=d.rule_ids,
+                reason=reason,
+                incident=incident,
+            )
+        )
         meta["audited"] = True
 
-    def _event(self, flow: http.HTTPFlow, inspection: Inspection | None, *, verdict: str, applied: str,
-               rule_ids: tuple[str, ...], reason: str | None = None, incident: str = "", t0: float | None = None,
-               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _event(
+        self,
+        flow: http.HTTPFlow,
+        inspection: Inspection | None,
+        *,
+        verdict: str,
+        applied: str,
+        rule_ids: tuple[str, ...],
+        reason: str | None = None,
+        incident: str = "",
+        t0: float | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         assert self.source is not None
         meta = flow.metadata.get(META, {})
         who = _who(flow)
@@ -937,4 +1109,3 @@ def _who(flow: http.HTTPFlow) -> Who:
 
 def _header_safe(text: str) -> str:
     return "".join(c if 32 <= ord(c) < 127 else "?" for c in text)[:900]
-

@@ -40,12 +40,16 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="phiwall", description="Stop PHI and medical images on their way to AI chatbots.")
     sub = p.add_subparsers(dest="cmd")
 
-    run = sub.add_parser("run", help="start the proxy", description="Start the proxy. Arguments after -- go to mitmdump.")
+    run = sub.add_parser(
+        "run", help="start the proxy", description="Start the proxy. Arguments after -- go to mitmdump."
+    )
     run.add_argument("--policy", help="policy YAML (default: the embedded default policy)")
     run.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     run.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     run.add_argument(
-        "--mode", choices=("enforce", "shadow"), default="enforce",
+        "--mode",
+        choices=("enforce", "shadow"),
+        default="enforce",
         help="shadow: inspect and audit what the policy would have done (verdict, rule ids), change nothing",
     )
     run.add_argument("--audit-file", help="JSON Lines audit file (default ~/.phiwall/audit.jsonl)")
@@ -64,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+")
     check.set_defaults(func=cmd_policy_check)
     ptest = polsub.add_parser(
-        "test", help="run the YAML test cases shipped beside policies (like opa test), with rule coverage",
+        "test",
+        help="run the YAML test cases shipped beside policies (like opa test), with rule coverage",
         description="Run every *.cases.yaml under DIR (default: policies) through the real pipeline and policy.",
     )
     ptest.add_argument("paths", nargs="*", default=["policies"], help="folders or cases files (default: policies)")
@@ -77,7 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     pol.set_defaults(func=lambda a: (pol.print_help(), EXIT_USAGE)[1])
 
     rep = sub.add_parser(
-        "replay", help="run recorded traffic (flow files, HAR) through a policy offline and report",
+        "replay",
+        help="run recorded traffic (flow files, HAR) through a policy offline and report",
         description="Run every request of mitmproxy flow files (mitmdump -w) or HAR exports through the full "
         "pipeline, offline: nothing is sent anywhere. Reports verdicts, rule ids and finding counts, never PHI.",
     )
@@ -87,8 +93,12 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--json", action="store_true", help="JSON Lines: one object per request, in input order")
     rep.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with charts")
     rep.add_argument("--report", metavar="FILE", help="also write the whole report as one JSON document")
-    rep.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                     help="progress bar on stderr (default: when stderr is a terminal)")
+    rep.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal)",
+    )
     rep.add_argument("--groups-file", default="", help="group file, as phiwall_groups_file")
     rep.add_argument("--user-header", default="", help="as phiwall_user_header")
     rep.add_argument("--groups-header", default="", help="as phiwall_groups_header")
@@ -106,16 +116,26 @@ def mitmdump_args(args: argparse.Namespace, max_body: int) -> list[str]:
 
     confdir = home.default_confdir()
     out = [
-        "-s", str(Path(mitm_entry.__file__)),
-        "--listen-host", args.host,
-        "--listen-port", str(args.port),
-        "--set", f"confdir={confdir}",
-        "--set", "connection_strategy=lazy",
-        "--set", f"allow_hosts={allow_hosts_pattern()}",
-        "--set", f"body_size_limit={max_body}",
-        "--set", "flow_detail=0",
-        "--set", f"phiwall_mode={args.mode}",
-        "--set", f"phiwall_workers={args.workers}",
+        "-s",
+        str(Path(mitm_entry.__file__)),
+        "--listen-host",
+        args.host,
+        "--listen-port",
+        str(args.port),
+        "--set",
+        f"confdir={confdir}",
+        "--set",
+        "connection_strategy=lazy",
+        "--set",
+        f"allow_hosts={allow_hosts_pattern()}",
+        "--set",
+        f"body_size_limit={max_body}",
+        "--set",
+        "flow_detail=0",
+        "--set",
+        f"phiwall_mode={args.mode}",
+        "--set",
+        f"phiwall_workers={args.workers}",
     ]
     if args.policy:
         out += ["--set", f"phiwall_policy={Path(args.policy).resolve()}"]
@@ -290,12 +310,19 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
     for suite in policytest.run([Path(p) for p in args.paths]):
         n += 1
         if args.json:
-            print(json.dumps({
-                "cases_file": suite.cases_file, "policy": suite.policy_id, "error": suite.error,
-                "passed": [r.name for r in suite.results if r.ok],
-                "failed": [{"name": r.name, "problem": r.describe_failure()} for r in suite.failed],
-                "uncovered": suite.uncovered,
-            }), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "cases_file": suite.cases_file,
+                        "policy": suite.policy_id,
+                        "error": suite.error,
+                        "passed": [r.name for r in suite.results if r.ok],
+                        "failed": [{"name": r.name, "problem": r.describe_failure()} for r in suite.failed],
+                        "uncovered": suite.uncovered,
+                    }
+                ),
+                flush=True,
+            )
         else:
             print(policytest.format_suite(suite, args.verbose), flush=True)
         bad |= bool(suite.error or suite.failed or (suite.uncovered and not args.no_coverage))

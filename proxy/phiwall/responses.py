@@ -18,7 +18,9 @@ class Answer:
     body: bytes
 
 
-def block_answer(style: str, message: str, *, status: int = 403, incident: str = "", rule_ids: tuple[str, ...] = ()) -> Answer:
+def block_answer(
+    style: str, message: str, *, status: int = 403, incident: str = "", rule_ids: tuple[str, ...] = ()
+) -> Answer:
     """The block response for a service's error style (see extractors.SERVICES[].error_style)."""
     if incident:
         message = f"{message} (phiwall incident {incident})"
@@ -45,14 +47,14 @@ def block_answer(style: str, message: str, *, status: int = 403, incident: str =
         # shows its "upload failed" error for the attachment instead of waiting.
         headers["content-type"] = "application/xml"
         headers["x-ms-error-code"] = "AuthorizationPermissionMismatch" if status == 403 else "InvalidInput"
-        xml = (
-            '<?xml version="1.0" encoding="utf-8"?><Error><Code>{}</Code><Message>{}</Message></Error>'.format(
-                headers["x-ms-error-code"], _xml_escape(message)
-            )
+        xml = '<?xml version="1.0" encoding="utf-8"?><Error><Code>{}</Code><Message>{}</Message></Error>'.format(
+            headers["x-ms-error-code"], _xml_escape(message)
         )
         return Answer(status, headers, xml.encode("utf-8"))
     if style == "anthropic":
-        kind = "permission_error" if status == 403 else ("request_too_large" if status == 413 else "invalid_request_error")
+        kind = (
+            "permission_error" if status == 403 else ("request_too_large" if status == 413 else "invalid_request_error")
+        )
         body: object = {"type": "error", "error": {"type": kind, "message": message}}
     elif style == "google":
         gstatus = {403: "PERMISSION_DENIED", 413: "FAILED_PRECONDITION"}.get(status, "INVALID_ARGUMENT")

@@ -22,8 +22,13 @@ def test_embedded_default_policy_is_the_shipped_one() -> None:
 def test_run_refuses_an_invalid_policy_with_file_line_and_field(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 1\nid: x\nrules:\n  - id: r1\n    when: {entitys: [PERSON]}\n    action: block\n")
-    r = subprocess.run([sys.executable, "-m", "phiwall.cli", "run", "--policy", str(bad)], capture_output=True,
-                       text=True, timeout=60, env=dict(os.environ, PHIWALL_HOME=str(tmp_path)))
+    r = subprocess.run(
+        [sys.executable, "-m", "phiwall.cli", "run", "--policy", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, PHIWALL_HOME=str(tmp_path)),
+    )
     assert r.returncode == 1
     assert f"{bad}:5: rules[0].when.entitys" in r.stderr
 
@@ -36,6 +41,10 @@ def test_console_script_help() -> None:
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose (Debian package) not installed")
 def test_compose_file_is_valid() -> None:
-    r = subprocess.run(["docker-compose", "-f", str(REPO / "docker-compose.yml"), "config", "-q"],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        ["docker-compose", "-f", str(REPO / "docker-compose.yml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr

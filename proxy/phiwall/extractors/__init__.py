@@ -43,7 +43,13 @@ SERVICES: tuple[Service, ...] = (
         "phiwall.extractors.openai_api:OpenAIAdapter",
         "openai",
     ),
-    Service("chatgpt_web", "ChatGPT", ("chatgpt.com", "chat.openai.com", "*.chatgpt.com"), "phiwall.extractors.chatgpt_web:ChatGPTWebAdapter", "chatgpt"),
+    Service(
+        "chatgpt_web",
+        "ChatGPT",
+        ("chatgpt.com", "chat.openai.com", "*.chatgpt.com"),
+        "phiwall.extractors.chatgpt_web:ChatGPTWebAdapter",
+        "chatgpt",
+    ),
     # Where ChatGPT PUTs the bytes: the signed `upload_url` of the registration response. Only the one Azure
     # storage account ChatGPT uses is intercepted, never *.blob.core.windows.net (docs/deployment.md).
     Service(
@@ -67,9 +73,17 @@ SERVICES: tuple[Service, ...] = (
         "phiwall.extractors.gemini_api:GeminiAPIAdapter",
         "google",
     ),
-    Service("gemini_web", "Gemini", ("gemini.google.com",), "phiwall.extractors.gemini_web:GeminiWebAdapter", "generic"),
+    Service(
+        "gemini_web", "Gemini", ("gemini.google.com",), "phiwall.extractors.gemini_web:GeminiWebAdapter", "generic"
+    ),
     # The Gemini web app's upload hosts (multipart, or resumable start / upload, finalize).
-    Service("gemini_upload", "Gemini file upload", ("content-push.googleapis.com", "push.clients6.google.com"), "phiwall.extractors.gemini_upload:GeminiUploadAdapter", "google"),
+    Service(
+        "gemini_upload",
+        "Gemini file upload",
+        ("content-push.googleapis.com", "push.clients6.google.com"),
+        "phiwall.extractors.gemini_upload:GeminiUploadAdapter",
+        "google",
+    ),
     # REST (OpenAI-compatible) and gRPC (the native xai-sdk) on one host: the adapter tells them apart.
     Service("xai_api", "the xAI API", ("api.x.ai",), "phiwall.extractors.grpc:XaiAdapter", "openai"),
     Service("grok_web", "Grok", ("grok.com", "*.grok.com"), "phiwall.extractors.grok_web:GrokWebAdapter", "generic"),
@@ -97,14 +111,26 @@ SERVICES: tuple[Service, ...] = (
         "anthropic",
     ),
     Service(
-        "claude_web", "Claude", ("claude.ai", "*.claude.ai"), "phiwall.extractors.claude_web:ClaudeWebAdapter", "anthropic"
+        "claude_web",
+        "Claude",
+        ("claude.ai", "*.claude.ai"),
+        "phiwall.extractors.claude_web:ClaudeWebAdapter",
+        "anthropic",
     ),
     # Host-less rows: route() never returns them and allow_hosts gets nothing from them. The addon picks them by
     # request shape on any guarded host; their adapters report the host's own service name in the envelope.
     Service("grpc", "a gRPC API", (), "phiwall.extractors.grpc:GrpcAdapter", "grpc"),
     Service("websocket", "a chatbot WebSocket", (), "phiwall.extractors.websocket:WebSocketAdapter", "generic"),
-    Service("gemini_api_upload", "the Gemini File API", (), "phiwall.extractors.gemini_upload:GeminiUploadAdapter", "google"),
-    Service("openai_uploads", "the OpenAI Uploads API", (), "phiwall.extractors.openai_uploads:OpenAIUploadsAdapter", "openai"),
+    Service(
+        "gemini_api_upload", "the Gemini File API", (), "phiwall.extractors.gemini_upload:GeminiUploadAdapter", "google"
+    ),
+    Service(
+        "openai_uploads",
+        "the OpenAI Uploads API",
+        (),
+        "phiwall.extractors.openai_uploads:OpenAIUploadsAdapter",
+        "openai",
+    ),
 )
 
 SERVICE_NAMES = frozenset(s.name for s in SERVICES)

@@ -15,9 +15,9 @@ from pydantic import BaseModel
 from pydantic import BeforeValidator
 from pydantic import ConfigDict
 from pydantic import Field
+from pydantic import WithJsonSchema
 from pydantic import field_validator
 from pydantic import model_validator
-from pydantic import WithJsonSchema
 
 ACTIONS = ("allow", "warn", "block", "deidentify")
 Action = Literal["allow", "warn", "block", "deidentify"]

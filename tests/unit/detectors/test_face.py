@@ -42,8 +42,9 @@ def test_portrait_has_a_face_with_box(det: FaceDetector) -> None:
 @pytest.mark.corpus
 @pytest.mark.skipif(not (CORPUS / "MANIFEST.csv").exists(), reason="shared corpus absent")
 def test_no_face_on_corpus_xrays(det: FaceDetector) -> None:
-    paths = sorted((CORPUS / "medical_images").rglob("*x*ray*.png"))[:6] + sorted(
-        (CORPUS / "medical_images" / "nih_cxr14").glob("*.png")
-    )[:4]
+    paths = (
+        sorted((CORPUS / "medical_images").rglob("*x*ray*.png"))[:6]
+        + sorted((CORPUS / "medical_images" / "nih_cxr14").glob("*.png"))[:4]
+    )
     assert paths
     assert all(det.detect(_part(p.read_bytes())) == [] for p in paths)
