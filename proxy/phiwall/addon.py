@@ -41,6 +41,7 @@ from phiwall.errors import PhiWallError
 from phiwall.errors import PolicyError
 from phiwall.extractors import Service
 from phiwall.extractors import route
+from phiwall.extractors import route_request
 from phiwall.extractors import service_by_name
 from phiwall.extractors.base import parse_multipart
 from phiwall.extractors.openai_uploads import upload_step
@@ -119,6 +120,17 @@ class PhiWall:
                 "phiwall requires stream_large_bodies to be unset: streamed request bodies would be forwarded "
                 "before phiwall could inspect them."
             )
+        identity_opts = (
+            "phiwall_groups_file",
+            "phiwall_user_header",
+            "phiwall_groups_header",
+            "phiwall_trusted_proxies",
+        )
+        if set(identity_opts) & updated:
+            try:
+                identity.resolver_for(*(getattr(ctx.options, o) for o in identity_opts))
+            except PolicyError as e:
+                raise exceptions.OptionsError(f"Cannot use the identity options: {e}") from None
         if ctx.options.phiwall_mode not in ("enforce", "shadow"):
             raise exceptions.OptionsError(
                 f"phiwall_mode must be 'enforce' or 'shadow', not {ctx.options.phiwall_mode!r}"
@@ -222,7 +234,7 @@ class PhiWall:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
             return
-        service = route(flow.request.pretty_host)
+        service = route_request(flow.request.pretty_host, flow.request.path)
         if service is None:
             return
         flow.request.stream = False  # a streamed body would leave before inspection
@@ -235,6 +247,8 @@ class PhiWall:
             return
         try:
             await self._request(flow)
+            if flow.response is None and flow.metadata.get(META) is not None:
+                self._strip_identity_headers(flow)
         except Exception:  # fail closed: a bug in phiwall must never let a guarded request through
             log.exception("phiwall: request hook failed")
             if flow.metadata.get(META) is not None and flow.response is None:
@@ -248,11 +262,11 @@ class PhiWall:
     async def _request(self, flow: http.HTTPFlow) -> None:
         meta = flow.metadata.get(META)
         if meta is None:
-            service = route(flow.request.pretty_host)
+            service = route_request(flow.request.pretty_host, flow.request.path)
             if service is None:
                 return
             meta = flow.metadata[META] = {"service": service.name, "t0": time.perf_counter()}
-        service = route(flow.request.pretty_host)
+        service = route_request(flow.request.pretty_host, flow.request.path)
         assert service is not None and self.source is not None and self.policy is not None
         meta["style"] = _style(flow, service)
         raw = flow.request.raw_content
@@ -890,6 +904,15 @@ class PhiWall:
             who=_who(flow),
             flow_id=flow.id,
         )
+
+    @staticmethod
+    def _strip_identity_headers(flow: http.HTTPFlow) -> None:
+        """Internal user and group headers (set by the hospital's authenticating proxy) are for phiwall only:
+        a chatbot service has no business learning who inside the hospital asked."""
+        for opt in ("phiwall_user_header", "phiwall_groups_header"):
+            name = getattr(ctx.options, opt, "")
+            if name and name in flow.request.headers:
+                del flow.request.headers[name]
 
     def _apply(
         self, flow: http.HTTPFlow, service: Service, inspection: Inspection, extra_warn: list[str] | None = None

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from mitmproxy import exceptions
 from mitmproxy.addons.proxyserver import Proxyserver
 from mitmproxy.test import taddons
 from mitmproxy.test import tflow
@@ -105,5 +106,23 @@ async def test_who_from_proxyauth_group_file_and_trusted_header(env: Path) -> No
         assert _who(f).user is None  # header from an untrusted client
         f.client_conn.peername = ("10.9.3.3", 5000)
         assert _who(f).groups == ("radiology",)
-        tctx.options.phiwall_trusted_proxies = "not-a-cidr"
-        assert _who(f).user is None  # a bad option never widens trust
+        with pytest.raises(exceptions.OptionsError, match="not an IP address or CIDR"):
+            tctx.options.phiwall_trusted_proxies = "not-a-cidr"  # refused at configure time
+        assert _who(f).groups == ("radiology",)  # the last good setting stays
+
+
+async def test_identity_headers_are_not_forwarded(env: Path) -> None:
+    addon = PhiWall()
+    with taddons.context(Proxyserver(), addon) as tctx:
+        tctx.configure(addon, phiwall_inline=True, phiwall_audit_file=str(env / "a.jsonl"),
+                       phiwall_user_header="x-user", phiwall_groups_header="x-groups",
+                       phiwall_trusted_proxies="10.9.0.0/16")  # fmt: skip
+        f = _chat()
+        f.client_conn.peername = ("10.9.3.3", 5000)
+        f.request.headers["x-user"] = "rad.lee"
+        f.request.headers["x-groups"] = "radiology"
+        addon.requestheaders(f)
+        await addon.request(f)
+        assert f.response is None  # allowed and forwarded...
+        assert "x-user" not in f.request.headers and "x-groups" not in f.request.headers  # ...without them
+        assert _events(env / "a.jsonl")[-1]["user"] == "rad.lee"

@@ -150,6 +150,21 @@ def route(host: str, services: tuple[Service, ...] = SERVICES) -> Service | None
     return None
 
 
+@cache
+def _path_regex(rx: str) -> re.Pattern[str]:
+    return re.compile(rx)
+
+
+def route_request(host: str, path: str) -> Service | None:
+    """Like `route`, but also None for paths a service leaves alone (`inspect_paths`): on x.com only Grok's
+    endpoints are phiwall's business, so the rest of X streams through without buffering or inspection."""
+    service = route(host)
+    if service is not None and service.inspect_paths:
+        if not _path_regex(service.inspect_paths).search(path.split("?", 1)[0]):
+            return None
+    return service
+
+
 def service_by_name(name: str) -> Service | None:
     return next((s for s in SERVICES if s.name == name), None)
 

@@ -43,3 +43,11 @@ def test_host_routes_to_service(host: str, service: str, adapter: str, style: st
 def test_other_hosts_are_not_guarded(host: str) -> None:
     assert route(host) is None
     assert not re.match(allow_hosts_pattern(), f"{host}:443")
+
+
+def test_route_request_leaves_non_grok_x_paths_alone() -> None:
+    from phiwall.extractors import route_request
+
+    assert route_request("x.com", "/i/api/2/grok/add_response.json").name == "x_grok"  # type: ignore[union-attr]
+    assert route_request("x.com", "/i/api/graphql/abc/HomeTimeline?variables=1") is None
+    assert route_request("api.openai.com", "/v1/anything").name == "openai_api"  # type: ignore[union-attr]
