@@ -64,6 +64,9 @@ def block_answer(
         headers["x-goog-upload-status"] = "final"
     elif style == "chatgpt":
         body = {"detail": message}
+    elif style == "x":
+        # X's web API error shape: its client shows errors[0].message.
+        body = {"errors": [{"message": message, "code": status, "kind": "Permissions"}]}
     else:  # openai and generic
         body = {"error": {"message": message, "type": "phiwall_blocked", "param": None, "code": code}}
     return Answer(status, headers, json.dumps(body).encode("utf-8"))

@@ -94,7 +94,7 @@ SERVICES: tuple[Service, ...] = (
         "Grok on X",
         ("x.com", "api.x.com", "grok.x.com", "twitter.com", "api.twitter.com"),
         "phiwall.extractors.grok_web:XGrokAdapter",
-        "generic",
+        "x",
         r"^(?:/i/api)?/2/grok/",
     ),
     Service(
