@@ -94,6 +94,12 @@ def start_plain(upstream_port: int, ca: Path, home: Path) -> tuple[subprocess.Po
 class _Local(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        super().setup()
+        import socket
+
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, *a: object) -> None:
         pass
 
