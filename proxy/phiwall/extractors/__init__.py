@@ -184,3 +184,11 @@ def adapter_for(service: Service) -> Adapter:
     module, cls = service.adapter.split(":")
     factory = getattr(importlib.import_module(module), cls)
     return factory(service.name)  # type: ignore[no-any-return]
+
+
+def hostless_service(name: str) -> Service:
+    """A service row with no hosts of its own (gRPC, WebSocket, upload protocols): picked by request shape."""
+    s = service_by_name(name)
+    if s is None:
+        raise KeyError(f"no service row named {name!r}")
+    return s
