@@ -144,7 +144,11 @@ DOB_RULES = (
 )
 
 # --- Month/day dates without a year ("since 8/11"): common in notes, but so are fractions ("1/2 NS", "5/5") ---
-_VENT_SETTING = re.compile(r"\b(?:psv?|peep|c?pap|bi-?pap|settings?|vent|s?imv|a/?c|ps)\W*$", re.IGNORECASE)
+_VENT_SETTING = re.compile(
+    r"\b(?:psv?|peep|c?pap|bi-?pap|settings?|vent|s?imv|a/?c|ps|wean\w*(?:\s+\w+){0,2}\s+to|pain|rat(?:ing|ed|es?)"
+    r"|scores?|scale|level|strength|grade)\W*(?:(?:of|at|is|was|to|a|about|around|~)\W+)?$",
+    re.IGNORECASE,
+)
 
 
 def _short_date_validate(value: str, match: re.Match[str]) -> tuple[int, int] | None:
@@ -157,25 +161,99 @@ def _short_date_validate(value: str, match: re.Match[str]) -> tuple[int, int] | 
     return match.span("value")
 
 
+def _not_a_setting(value: str, match: re.Match[str]) -> tuple[int, int] | None:
+    before = match.string[max(0, match.start("value") - 20) : match.start("value")]
+    return None if _VENT_SETTING.search(before) else match.span("value")
+
+
+_NOT_A_DOSE = (
+    r"(?![\d/%]|\.\d|\s*(?:strength|murmur|ns\b|normal\s+saline|tabs?\b|inch|of\b|mg\b|ml\b|cc\b|units?\b|x\b))"
+)
+# Month names: full names in any case, but "may"/"march" only capitalised (verbs) and three-letter abbreviations only
+# in title case ("dec" and "DEC" are "decreased" in nursing shorthand).
+_MONTH_FULL = (
+    r"(?:(?i:january|february|april|june|july|august|september|october|november|december)|May|MAY|March|MARCH)"
+)
+_MONTH_ABBR = r"(?:(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\.?|(?:JAN|FEB|APR|JUN|JUL|AUG|SEPT?|OCT|NOV)\b\.?)"
+_MONTH_NAME = rf"(?:{_MONTH_FULL}|{_MONTH_ABBR})"
+_ORD = r"(?:st|nd|rd|th|ST|ND|RD|TH)"
+_YEAR_CUE = (
+    r"(?:\bin|\bcirca|\bsince|\byear|\bdiagnosed(?:\s+in)?|\bdx'?d?(?:\s+in)?|\bhx\s+of\s+\w+(?:\s+in)?"
+    r"|\b(?:s/p|h/o)\s+[\w/\-]+(?:\s+x\s*\d)?(?:\s+in)?"
+    r"|\b(?:mi|cva|cabg|tia|ptca|avr|mvr|chf|copd|cad|ca|pci|stent|tah|bso|lap\s+chole|appy|turp|tka|tha|orif)"
+    r"(?:\s*x\s*\d)?(?:\s+in)?)"
+)
 SHORT_DATE_RULES = (
     Rule(
         "month_day",
-        _c(
-            r"(?<![\d/.,:\-])(?P<value>(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))(?![\d/.%]|\s*(?:strength|murmur|ns\b"
-            r"|normal\s+saline|tabs?\b|inch|of\b|mg\b|ml\b|cc\b|units?\b|x\b))"
-        ),
+        _c(r"(?<![\d/.,:\-])(?P<value>(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))" + _NOT_A_DOSE),
         0.6,
         _short_date_validate,
     ),
+    # "fx 4/97", "CA (12/93)", "CABG in 3/80": month/two-digit year after a history cue.
+    Rule(
+        "month_year",
+        _c(
+            r"(?:\b(?:in|since|on|from|until|fx|dx|s/p|h/o|hx|diagnosed|dx'?d|ca)\s*|\()"
+            r"(?P<value>(?:0?[1-9]|1[0-2])/(?:[3-9]\d|[0-2]\d))" + _NOT_A_DOSE
+        ),
+        0.6,
+    ),
+    # "10-18-20", "3-24-88", "3/24/88" with two- or four-digit years.
+    Rule(
+        "numeric_mdy",
+        _c(
+            r"(?<![\d/.\-])(?P<value>(?:0?[1-9]|1[0-2])([/\-])(?:0?[1-9]|[12]\d|3[01])\2(?:\d{4}|\d{2}))"
+            r"(?![\d/\-.]\d|\d|[a-z])"
+        ),
+        0.6,
+        _not_a_setting,
+    ),
+    # "March 4th", "Jan. 12", "4th of July", "28 Oct, 88": a month name and a day, with or without a year.
+    Rule(
+        "month_name_day",
+        re.compile(
+            rf"\b(?P<value>{_MONTH_NAME}\s*(?:0?[1-9]|[12]\d|3[01]){_ORD}?(?:,?\s*(?:'?\d{{2}}|\d{{4}}))?)(?![\d:/]|\s*(?:mg|ml|cc|units?|%|x\b))"
+            rf"|\b(?P<value>(?:0?[1-9]|[12]\d|3[01]){_ORD}?\s+(?:(?i:of)\s+)?{_MONTH_NAME}(?:,?\s*(?:'?\d{{2}}\b|\d{{4}}))?)(?![A-Za-z])",
+            re.VERSION1,
+        ),
+        0.7,
+    ),
+    # Years after a history cue ("CABG 1957", "CVA in 2008", "dx'd 1999"); four-digit times ("at 1930") have no cue.
+    Rule(
+        "year_after_cue",
+        _c(
+            _YEAR_CUE + r"\s*[,:]?\s*(?P<value>(?:19[3-9]\d|20[0-4]\d))(?:\s*(?:,|and|&)\s*(?:19[3-9]\d|20[0-4]\d))*"
+            r"\b(?!\s*(?:hrs?\b|h\b|:|am\b|pm\b|-\s*\d|mg|ml|cc|units?))"
+        ),
+        0.6,
+    ),
+    # Apostrophe years: "CA'88", "surgery '85".
+    Rule("apostrophe_year", re.compile(r"(?<=[A-Za-z\s(,])(?P<value>['’][3-9]\d)\b(?![\d'’\"])", re.VERSION1), 0.6),
 )
 
 # --- Phone numbers Presidio's phonenumbers-based recognizer scores below threshold without a context word ----
 PHONE_RULES = (
     Rule(
         "us_formatted",
-        _c(r"(?<![\d\-/.])(?P<value>(?:\+?1[\s.\-]?)?(?:\([2-9]\d{2}\)|[2-9]\d{2})[\s.\-]{1,2}[2-9]\d{2}[\s.\-]{1,2}\d{4})"
-           r"(?![\d\-/])"),
+        _c(
+            r"(?<![\d\-/.])(?P<value>(?:\+?1[\s.\-]?)?(?:\([2-9]\d{2}\)|[2-9]\d{2})[\s.\-]{1,2}[2-9]\d{2}[\s.\-]{1,2}\d{4})"
+            r"(?![\d\-/])"
+        ),
         0.6,
+    ),
+    # Area-code style with dashes or dots and any exchange digit ("301-152-9058"): the separators carry it.
+    Rule("dashed", _c(r"(?<![\d\-/.])(?P<value>\(?[2-9]\d{2}\)?([\-.])\d{3}\2\d{4})(?![\d\-/]|\.\d)"), 0.6),
+    # After a phone cue, any grouping of 6-15 digits: "Phone: 0688 872 49 99", "(72) 754-186", "+44 20 7946 0958".
+    Rule(
+        "cue_any_format",
+        _c(
+            r"\b(?:phone|tel|telephone|cell|cellphone|mobile|fax|ph|contact\s+(?:number|no\.?|\#)|messages?\s+to"
+            r"|text\s+me\s+at|call\s+me\s+at|reach\s+me\s+at|whatsapp)\s*(?:number|no\.?|\#|is)?\s*[:#=]?\s*"
+            r"(?P<value>\+?\(?\d{1,4}\)?(?:[\s.\-]{1,2}\(?\d{1,5}\)?){0,5})(?![\d/])"
+        ),
+        0.75,
+        lambda v, m: m.span("value") if 6 <= sum(c.isdigit() for c in v) <= 15 else None,
     ),
     Rule("pager", _c(r"\b(?:pager|beeper|pg)\s*(?:number|no\.?|\#)?\s*[:#]?\s*\#?\s*(?P<value>\d{4,6})\b"), 0.75),
 )
@@ -184,6 +262,10 @@ PHONE_RULES = (
 _AGE_UNIT = r"(?:y/?o\b|y\.o\.|yo\b|yrs?\b|years?\b|year-old|yr-old)"
 AGE_RULES = (
     Rule("age_unit", _c(r"\b(?P<value>9\d|1[0-1]\d)\s*-?\s*" + _AGE_UNIT), 0.85),
+    # "92yo", "92yoF", "92yF", "92 y/o M" (never a bare "98 F": that is a temperature).
+    Rule("age_sex", _c(r"\b(?P<value>9\d|1[0-1]\d)\s*-?\s*(?:y/?o|y\.o\.?|yo|y)\s*(?:[mf]|male|female)\b"), 0.8),
+    Rule("age_decade", _c(r"\b(?:his|her|their)\s+(?:early\s+|mid\s*-?\s*|late\s+)?(?P<value>(?:9|10)0['’]?s)\b"), 0.8),
+    Rule("nonagenarian", _c(r"\b(?P<value>(?:nonagenarian|centenarian|supercentenarian))\b"), 0.7),
     Rule("age_context", _c(r"\b(?:age[ds]?|aged)\s*[:=]?\s*(?P<value>9\d|1[0-1]\d)\b(?!\s*(?:%|mg|kg|ml|mm|/))"), 0.85),
 )
 
@@ -197,16 +279,29 @@ _STREET_SUFFIX_ANYCASE = "(?i:" + _STREET_SUFFIX + r")\.?"
 _UNIT = r"(?:,?\s*(?i:apt|apartment|suite|ste|unit|fl|floor|room|rm|\#)\.?\s*\#?\s*[A-Z0-9\-]{1,6})?"
 _CITY_STATE_ZIP = r"(?:,?\s+[A-Z][A-Za-z.'\-]+(?:\s+[A-Z][A-Za-z.'\-]+){0,2},?\s+[A-Z]{2}\.?(?:\s+\d{5}(?:-\d{4})?)?)?"
 _STREET_NAME_WORD = r"(?:\d{1,3}(?:st|nd|rd|th)|[A-Z][A-Za-z'.\-]*)"
+# Title case only: "via foley", "RUE DVT" (right upper extremity) are clinical shorthand.
+_STREET_PREFIX = (
+    r"Via|Viale|Vicolo|Piazza|Piazzale|Corso|Largo|Rue|Avenue|Av\.|Avda\.?|Avenida|Rua|Calle|C/|Carrer|Camino|Paseo"
+    r"|Plaza|Pra[cç]a|Travessa|Estrada|Chemin|All[ée]e|Boulevard|Quai|Impasse|[Uu]l\.|Ulica|Ulice|Trg|Strada|Str\."
+    r"|Aleja|Utca|Stra[sß]e|Gasse|Weg|Laan|Straat|Sokak|Cadde|Caddesi|Odos|Leoforos"
+)
+_STREET_TAIL = (
+    r"stra[sß]e|str|gasse|allee|platz|weg|damm|ufer|gatan|gata|gate|gaten|vegen|veien|vej|vägen|väg|v[aä]gen|gade|stræde"
+    r"|laan|straat|gracht|plein|kade|dreef|singel|tie|katu|kuja|polku|utca|útja|ulica|ulice|cesta|iela|gatve|tänav"
+    r"|sokak|sokağı|caddesi"
+)
+_PARTICLES = r"de|del|della|dei|degli|des|du|da|do|dos|das|la|le|les|di|von|van|der|den|el|al|y|e"
+_INTL_WORD = r"(?:\p{Lu}[\p{L}'.\-]*|\p{Ll}[\p{L}'\-]{2,}|\d{1,3}(?:st|nd|rd|th|\.))"
 STREET_RULES = (
     Rule(
         "street_number_name_suffix",
         re.compile(
-            r"\b(?P<value>\d{1,6}[A-Z]?(?:-\d{1,4})?\s+(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?\s+)?"
+            r"\b(?P<value>(?:\d{1,6}\s+)?\d{1,6}[A-KM-Z]?(?:-\d{1,4})?\s+(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?\s+)?"
             + r"(?:"
             + _STREET_NAME_WORD
             + r"\s+){1,4}"
             + _STREET_SUFFIX_ANYCASE
-            + r"(?![A-Za-z])"
+            + r"(?![A-Za-z])(?<!\b(?i:dr)(?=\.?\s+\p{Lu}))"
             + _UNIT
             + _CITY_STATE_ZIP
             + r")",
@@ -215,6 +310,66 @@ STREET_RULES = (
         0.8,
     ),
     Rule("po_box", _c(r"\b(?P<value>p\.?\s?o\.?\s*box\s+\d{1,6})\b"), 0.8),
+    # Street type first, house number last: "Via Tasso 129", "Rue de Piétrain 371", "ul. Chrzanowska 61".
+    Rule(
+        "street_type_name_number",
+        re.compile(
+            r"(?<![\w.])(?P<value>(?:\d{1,6}\s+)?(?:"
+            + _STREET_PREFIX
+            + r")\s+(?:(?i:"
+            + _PARTICLES
+            + r")\s+)*"
+            + _INTL_WORD
+            + r"(?:\s+(?:(?i:"
+            + _PARTICLES
+            + r")\s+)*"
+            + _INTL_WORD
+            + r"){0,3}\s+\d{1,5}[A-Za-z]?\b\.?"
+            + _UNIT
+            + r")",
+            re.VERSION1,
+        ),
+        0.75,
+    ),
+    # Compound street names with the type as a suffix, then the number: "Strickstrasse 61", "Nybyvägen 65".
+    Rule(
+        "compound_street_number",
+        re.compile(
+            r"(?<![\w.])(?P<value>(?:\d{1,6}\s+)?(?:" + _INTL_WORD + r"\s+){0,2}\p{L}{2,}(?i:" + _STREET_TAIL + r")\.?"
+            r"\s+\d{1,5}[A-Za-z]?\b\.?" + _UNIT + r")",
+            re.VERSION1,
+        ),
+        0.75,
+    ),
+    # After an address cue: "lives on Joaquin Suarez 2906", "his address: 5366 Pivovarská 276".
+    Rule(
+        "address_cue",
+        re.compile(
+            r"(?i:\baddress(?:\s+is)?\s*:?|\blives?\s+(?:on|at)|\bresides?\s+(?:on|at)|\blocated\s+(?:on|at))"
+            r"\s+(?:(?i:the)\s+(?:\w+\s+){1,3}(?i:of)\s+)?(?P<value>(?:\d{1,6}\s+)?"
+            + _INTL_WORD
+            + r"(?:\s+"
+            + _INTL_WORD
+            + r"){0,3}\s+\d{1,5}[A-Za-z]?\b|\d{1,6}\s+"
+            + _INTL_WORD
+            + r"(?:\s+"
+            + _INTL_WORD
+            + r"){0,3})",
+            re.VERSION1,
+        ),
+        0.7,
+    ),
+    # US military mail: "Unit 4719 Box 7394 DPO AP 70942", "PSC 1437, Box 3833 APO AA 66791", "USNS Reed FPO AE 12382".
+    Rule(
+        "military_mail",
+        re.compile(
+            r"\b(?P<value>(?:(?:Unit|PSC|CMR)\s+\d{3,5},?\s+Box\s+\d{3,5}|USNS\s+\p{L}+|USNV\s+\p{L}+|USS\s+\p{L}+"
+            r"|USCGC\s+\p{L}+)\s+(?:APO|FPO|DPO)\s+(?:AA|AE|AP)\s+\d{5})\b",
+            re.VERSION1,
+        ),
+        0.85,
+    ),
+    Rule("apt_suite", _c(r"\b(?P<value>(?:apt|apartment|suite)\.?\s*\#?\s*\d{1,5}[A-Z]?)\b"), 0.7),
 )
 
 # --- US ZIP codes (only where a state abbreviation or the word "zip" vouches for them) ----------------------------
@@ -264,8 +419,11 @@ _NPI_VALUE = r"(?P<value>[12]\d{3}[ \-]?\d{3}[ \-]?\d{3})(?!\d)"
 NPI_RULES = (
     Rule(
         "npi_context",
-        _c(r"(?:\bnpi|\bnational\s+provider\s+(?:identifier|id|number)|\bprovider\s+(?:id|number|\#))" + _GAP
-           + _NPI_VALUE),
+        _c(
+            r"(?:\bnpi|\bnational\s+provider\s+(?:identifier|id|number)|\bprovider\s+(?:id|number|\#))"
+            + _GAP
+            + _NPI_VALUE
+        ),
         0.95,
         _npi_validate,
     ),
@@ -347,22 +505,61 @@ class NameGate:
         }
     )  # fmt: skip
 
-    def __init__(self, non_name_words: Iterable[str] = (), stop_words: Iterable[str] = ()) -> None:
-        self._blocked = frozenset(w.casefold() for w in non_name_words) | frozenset(
-            w.casefold() for w in stop_words
-        ) | self._EXTRA_STOP
+    def __init__(
+        self, non_name_words: Iterable[str] = (), stop_words: Iterable[str] = (), english_words: Iterable[str] = ()
+    ) -> None:
+        self._stop = frozenset(w.casefold() for w in stop_words) | self._EXTRA_STOP
+        self._blocked = frozenset(w.casefold() for w in non_name_words) | self._stop
+        self._english = frozenset(w.casefold() for w in english_words) | self._blocked
 
     def could_be_name(self, word: str) -> bool:
         """True when `word` is not a known English verb/adjective/adverb/stop word (nor an inflection of one)."""
         w = word.casefold().strip(".'-")
         if len(w) < 2 or not w.isalpha() and not w.replace("'", "").replace("-", "").isalpha():
             return False
-        if w in self._blocked:
-            return False
-        for suffix, repl in (("ing", ""), ("ing", "e"), ("ed", ""), ("ed", "e"), ("es", ""), ("s", ""), ("ly", "")):
-            if w.endswith(suffix) and len(w) - len(suffix) >= 3 and w[: len(w) - len(suffix)] + repl in self._blocked:
-                return False
+        return not _inflected_in(w, self._blocked)
+
+    def is_blocked_form(self, word: str) -> bool:
+        """The word itself (no inflection) is a verb/adjective/adverb or stop word: "Apt", "Aware"."""
+        return word.casefold().strip(".'-") in self._blocked
+
+    def is_stop(self, word: str) -> bool:
+        """A stop word or one of the cue words ("aware", "bedside") that never start a name."""
+        return word.casefold().strip(".'-") in self._stop
+
+    def is_rare(self, word: str) -> bool:
+        """Not an English word of any part of speech (WordNet nouns included): "Quartermain", "Kimbrough"."""
+        w = word.casefold().strip(".'-")
+        return len(w) >= 4 and w.replace("'", "").replace("-", "").isalpha() and not _inflected_in(w, self._english)
+
+
+def _inflected_in(w: str, words: frozenset[str]) -> bool:
+    """`w` or the stem of a regular inflection of it is in `words` ("-es" only after s, x, z, ch, sh, o: so "Hayes"
+    and "Sparkes" are not forms of "hay" and "spark")."""
+    if w in words:
         return True
+    for suffix, repl in (("ing", ""), ("ing", "e"), ("ed", ""), ("ed", "e"), ("ied", "y"), ("ies", "y"), ("s", ""),
+                         ("ly", "")):  # fmt: skip
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3 and w[: len(w) - len(suffix)] + repl in words:
+            return True
+    if w.endswith("es") and len(w) >= 5 and w[:-2].endswith(("s", "x", "z", "ch", "sh", "o")) and w[:-2] in words:
+        return True
+    return False
+
+
+def _case_of(text: str, start: int, end: int) -> str:
+    """ "upper" or "lower" when the text around a span is (mostly) one case, else "mixed": capitals only carry
+    information in mixed-case text."""
+    window = text[max(0, start - 80) : end + 80]
+    letters = [c for c in window if c.isalpha()]
+    if len(letters) < 12:
+        return "mixed"
+    upper = sum(c.isupper() for c in letters)
+    if upper > 0.6 * len(letters):
+        return "upper"
+    if upper <= 0.02 * len(letters):
+        return "lower"
+    return "mixed"
 
 
 _NAME_WORD = r"[A-Za-z][A-Za-z'\-]{1,24}"
@@ -375,16 +572,23 @@ _RELATION = (
 _CREDENTIAL = r"(?:RN|R\.N\.|RRT|NP|MD|M\.D\.|PA-C|DO|RPh|PharmD|LPN|CNA|LICSW|MSW|CRNA|APRN|FNP|BSN|MSN|PhD)"
 
 
-def _name_validator(gate: NameGate, max_words: int) -> Validator:
+def _name_validator(gate: NameGate, max_words: int, titled: bool = False) -> Validator:
+    """Keep the leading words that can be a name. With `titled` (after "Dr."/"Mr."), a capitalised word in
+    mixed-case text only has to avoid the stop words: "Dr. Frost", "Dr. Manning" are names there."""
+
     def validate(value: str, match: re.Match[str]) -> tuple[int, int] | None:
         start = match.start("value")
         words = list(re.finditer(r"[A-Za-z][A-Za-z'\-]*", value))[:max_words]
         kept_end = None
+        mixed = titled and _case_of(match.string, start, match.end("value")) == "mixed"
         for i, w in enumerate(words):
-            # A single-letter middle initial is fine once a name has started ("HERMAN W. EMPERATRICE").
-            if i > 0 and len(w.group()) == 1:
+            # A single-letter initial is fine before or inside a name ("B. GILL", "HERMAN W. EMPERATRICE").
+            if len(w.group()) == 1 and (i > 0 or len(words) > 1):
                 continue
-            if not gate.could_be_name(w.group()):
+            word = w.group()
+            if mixed and word[0].isupper() and not word.isupper() and not gate.is_blocked_form(word):
+                pass  # only the exact word is checked: "Dr. Manning" is not a form of "man"
+            elif not gate.could_be_name(word):
                 break
             kept_end = start + w.end()
             if i == 0 and w.group().endswith("'s"):
@@ -397,11 +601,108 @@ def _name_validator(gate: NameGate, max_words: int) -> Validator:
     return validate
 
 
+def _rare_name_validator(gate: NameGate, max_words: int) -> Validator:
+    """For weak cues ("nurse", "per"): a capitalised non-stop word in mixed-case text, else a word that is not
+    English at all. Every word up to `max_words` must pass; initials are skipped."""
+
+    def validate(value: str, match: re.Match[str]) -> tuple[int, int] | None:
+        start = match.start("value")
+        mixed = _case_of(match.string, start, match.end("value")) == "mixed"
+        kept_end = None
+        for w in list(re.finditer(r"[A-Za-z][A-Za-z'\-]*", value))[:max_words]:
+            word = w.group()
+            if len(word) == 1:
+                continue
+            if word.casefold() in _MICROBE_EPITHETS or gate.is_stop(word):
+                break
+            if mixed:
+                ok = word[0].isupper() and not word.isupper() and gate.could_be_name(word)
+            else:
+                ok = gate.is_rare(word)
+            if not ok:
+                break
+            kept_end = start + w.end()
+        if kept_end is None:
+            return None
+        return (start, kept_end)
+
+    return validate
+
+
+# "E. coli", "S. aureus": initial-plus-word pairs that are bacteria, not clinicians.
+_MICROBE_EPITHETS = frozenset(
+    {
+        "coli", "diff", "difficile", "aureus", "pylori", "pneumoniae", "aeruginosa", "faecalis", "faecium", "albicans",
+        "glabrata", "epidermidis", "marcescens", "cloacae", "mirabilis", "influenzae", "jirovecii", "carinii",
+        "fragilis", "perfringens", "botulinum", "tetani", "trachomatis", "gonorrhoeae", "pallidum", "burgdorferi",
+        "tuberculosis", "avium", "monocytogenes", "pyogenes", "agalactiae", "viridans", "baumannii", "maltophilia",
+        "oxytoca", "enterica", "typhi", "jejuni", "vulnificus", "neoformans", "fumigatus", "gondii", "vaginalis",
+        "lamblia", "cholerae", "pertussis", "meningitidis", "catarrhalis", "hominis", "lugdunensis",
+        "saprophyticus", "haemolyticus", "hemolyticus", "sonnei", "flexneri", "krusei", "parapsilosis", "tropicalis",
+        "acnes", "mutans", "sanguinis", "mitis", "bovis", "marinum", "kansasii", "abscessus", "chelonae", "fortuitum",
+        "dubliniensis", "auris", "capitis", "ducreyi", "henselae", "quintana", "rickettsii", "prowazekii",
+    }
+)  # fmt: skip
+
+
 def person_rules(gate: NameGate) -> tuple[Rule, ...]:
     """Name patterns; built at run time because the word lists come from the loaded spaCy model."""
     two_names = rf"(?P<value>{_NAME_WORD}(?:\s+(?:[A-Za-z]\.\s*)?{_NAME_WORD})?)"
+    initial_two = rf"(?P<value>(?:[A-Za-z]\.\s*)?{_NAME_WORD}(?:\s+(?:[A-Za-z]\.\s*)?{_NAME_WORD})?)"
+    initial_surname = r"(?P<value>[A-Z]\.\s?[A-Z][A-Za-z'\-]{2,})"
     return (
-        Rule("title", _c(rf"\b{_TITLE}\.?\s+{two_names}"), 0.85, _name_validator(gate, 3)),
+        Rule("title", _c(rf"\b{_TITLE}s?(?:\.\s*|\s+|'\s*){initial_two}"), 0.85, _name_validator(gate, 3, titled=True)),
+        # "Dr. Rakusin and Toolis aware", "Drs' Ballou and Dutter": a second name joined to a titled one.
+        Rule(
+            "title_and",
+            _c(rf"\b{_TITLE}s?(?:\.\s*|\s+|'\s*){_NAME_WORD}\s+(?:and|&)\s+(?P<value>{_NAME_WORD})"),
+            0.75,
+            _name_validator(gate, 1, titled=True),
+        ),
+        # "E. WELSH AWARE", "B. KARGAS PA", "per K. Abrams", "by C. Bertha": an initial and a surname with a cue.
+        Rule(
+            "initial_surname_cue_after",
+            re.compile(
+                initial_surname + r"(?=\s*[,\-(]?\s*(?i:aware|notified|paged|called|informed|made\s+aware|in\s+to"
+                r"|at\s+(?:the\s+)?bedside|here\s+to|to\s+see|saw|placed|placing|evaluated|consulted)\b"
+                r"|\s*,?\s*(?:PA|NP|MD|RN|RRT|PA-C|HO|pa|np|md|rn|rrt)\b)",
+                re.VERSION1,
+            ),
+            0.75,
+            _rare_name_validator(gate, 1),
+        ),
+        Rule(
+            "initial_surname_cue_before",
+            re.compile(
+                r"(?i:\b(?:per|by|with|w/|paged|called|notified|informed|spoke\s+(?:with|to)|discussed\s+with"
+                r"|aware|to\s+(?:see|speak\s+with)))\s+" + initial_surname,
+                re.VERSION1,
+            ),
+            0.75,
+            _rare_name_validator(gate, 1),
+        ),
+        # Clinical roles before a name: "NP Wolfe aware", "IV nurse Virginia Sallese", "HO SCHWARZ".
+        Rule(
+            "role",
+            re.compile(
+                r"\b(?:NP|HO|RN|MD|RRT|(?i:resident|attending|fellow|intern|nurse|pharmacist|social\s+worker"
+                r"|case\s+manager|physician|surgeon|cardiologist|pcp|caregiver|contact\s+person))"
+                rf",?\s+(?P<value>{_NAME_WORD}(?:\s+{_NAME_WORD})?)",
+                re.VERSION1,
+            ),
+            0.7,
+            _rare_name_validator(gate, 2),
+        ),
+        # Signature lines: "irene snell, rn", "barbara j. parrilli bsn/rn", "s. roberto rrt".
+        Rule(
+            "signature",
+            _c(
+                r"(?m)^[ \t]*(?P<value>(?:[a-z]\.\s*)?[a-z][a-z'\-]+(?:\s+[a-z]\.)?(?:\s+[a-z][a-z'\-]+){0,2})\s*,?\s*"
+                r"(?:(?:bsn|msn|ccrn|rn)\s*/\s*)?(?:rn|r\.n\.|rrt|np|lpn|bsn|msn|ccrn|cna|pa-c|sn|snp)\b[ \t.]*$"
+            ),
+            0.75,
+            _name_validator(gate, 4),
+        ),
         Rule(
             "relation",
             _c(rf"\b{_RELATION}(?:'s)?(?:\s*[,:\-(]\s*|\s+)(?:named\s+|is\s+)?{two_names}"),
@@ -426,6 +727,189 @@ def person_rules(gate: NameGate) -> tuple[Rule, ...]:
     )
 
 
+# --- Places: hospitals, wards, towns, from the words around them -------------------------------------------
+_FACILITY = (
+    r"(?:(?i:hospital|hosp\.?|medical\s+cent(?:er|re)|med\.?\s+ctr\.?|memorial(?:\s+hospital)?|clinic|infirmary"
+    r"|health\s*care\s+cent(?:er|re)|health\s+cent(?:er|re)|health\s+system|rehab(?:ilitation)?(?:\s+(?:cent(?:er|re)"
+    r"|hospital|facility))?|nursing\s+(?:home|cent(?:er|re)|facility)|assisted\s+living|campus|hospice|sanatorium"
+    r"|care\s+cent(?:er|re)|senior\s+living|manor|convalescent\s+(?:home|cent(?:er|re)))|VA(?:MC)?|VAH)(?![\w'])"
+)
+# Words that describe a hospital without naming it ("outside hospital", "county hospital", "the rehab").
+_GENERIC_PLACE = frozenset(
+    {
+        "outside", "osh", "local", "area", "nearby", "county", "community", "general", "university", "regional",
+        "state", "city", "private", "psychiatric", "psych", "children's", "childrens", "veterans", "teaching",
+        "other", "another", "same", "previous", "prior", "different", "new", "old", "acute", "subacute", "inpatient",
+        "outpatient", "pulmonary", "cardiac", "physical", "nursing", "home", "day", "rehab", "rehabilitation",
+        "hospital", "medical", "center", "clinic", "health", "care", "memorial", "campus", "main", "east", "west",
+        "north", "south", "pain", "wound", "dialysis", "cancer", "heart", "eye", "dental", "va", "mental", "long",
+        "term", "short", "skilled", "transitional", "family", "primary", "urgent", "walk", "free", "follow",
+        "followup", "f/u", "pt", "ot", "slp", "micu", "sicu", "ccu", "icu", "ed", "er", "ew", "or", "floor",
+        "specialty", "women's", "womens", "men's", "geriatric", "senior", "living", "assisted", "her", "his",
+    }
+)  # fmt: skip
+# ICU and unit acronyms and destinations that follow "transferred to" in every note.
+_UNIT_WORD = re.compile(
+    r"^(?:[a-z]{0,3}icu|[a-z]{0,3}ccu|[a-z]{0,2}sru|c?pacu|ltach?|snf|rehab|floor|tele|telemetry|ward|unit|room|bed"
+    r"|pod|step|stepdown|home|hospice|dialysis|cath|lab|ir|ct|mri|us|or|ed|er|ew|osh|nh|ecf|ltc|vna|gi|ep|cvl|nicu"
+    r"|picu|hd|cvicu|radiology|surgery|chair|commode|bathroom|shower|ambulance|helicopter|medflight|morgue)$",
+    re.IGNORECASE,
+)
+_STATE_NAMES = (
+    r"Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|Hawaii|Idaho|Illinois"
+    r"|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|Minnesota|Mississippi|Missouri"
+    r"|Montana|Nebraska|Nevada|New\s+Hampshire|New\s+Jersey|New\s+Mexico|New\s+York|North\s+Carolina|North\s+Dakota"
+    r"|Ohio|Oklahoma|Oregon|Pennsylvania|Rhode\s+Island|South\s+Carolina|South\s+Dakota|Tennessee|Texas|Utah|Vermont"
+    r"|Virginia|Washington|West\s+Virginia|Wisconsin|Wyoming|Puerto\s+Rico"
+)
+# State abbreviations that are not also credentials or words ("MD", "PA", "MA", "IN", "OR", "ME", "OK", "HI", "ID",
+# "CT", "DE" are left to the ZIP-code rule: "Smith, MD" is a physician).
+_SAFE_STATES = (
+    "AL|AK|AZ|AR|CA|CO|FL|GA|IL|IA|KS|KY|LA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV"
+    "|WI|WY|DC|PR"
+)
+_PLACE_WORD = r"(?:\p{Lu}[\p{L}'\-]+|\p{Lu}\.)"
+_PLACE_WORD_ANY = r"[\p{L}][\p{L}'\-]+"
+_RESIDENCE_CUE = (
+    r"(?:lives?|living|lived|resides?|residing|moved|relocated|relocating|born|raised|grew\s+up|originally|native"
+    r"|based|located|retired|vacationing|vacation|visiting|travell?ed|travell?ing|trip|flew|drove|arrived|came|home)"
+    r"\s+(?:here\s+|there\s+|back\s+|down\s+|up\s+|out\s+)?(?:in|to|from|at|near|of|outside\s+of|outside)"
+)
+
+
+def _place_validator(gate: NameGate, strong: bool) -> Validator:
+    """Leading place words: capitalised and not stop/verb/adjective words in mixed-case text; in one-case text
+    (nursing shorthand) the cue must be strong and the word not a verb/adjective, or the word not English at all."""
+
+    def validate(value: str, match: re.Match[str]) -> tuple[int, int] | None:
+        start = match.start("value")
+        text = match.string
+        case = _case_of(text, start, match.end("value"))
+        kept_end = None
+        for w in re.finditer(r"[\p{L}][\p{L}'\-.]*", value):
+            word = w.group().rstrip(".")
+            low = word.casefold()
+            if low in _GENERIC_PLACE or _UNIT_WORD.match(word) or gate.is_stop(word) or _MONTH_OR_DAY.match(word):
+                break
+            if case == "mixed":
+                ok = word[:1].isupper() and (gate.could_be_name(word) or word[:1].isupper() and kept_end is not None)
+                if ok and word.isupper() and len(word) <= 4:
+                    ok = False  # acronyms in mixed-case text
+            elif strong:
+                ok = gate.could_be_name(word)
+            else:
+                ok = gate.is_rare(word) and len(word) >= 4
+            if not ok:
+                break
+            kept_end = start + w.start() + len(word)
+        if kept_end is None or _STATE_ONLY.match(text[start:kept_end]):
+            return None  # a US state alone is not PHI (HIPAA keeps states)
+        return (start, kept_end)
+
+    return validate
+
+
+_STATE_ONLY = re.compile(r"^(?i:" + _STATE_NAMES + r"|" + _STATES + r")$", re.VERSION1)
+_MONTH_OR_DAY = re.compile(
+    r"^(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?"
+    r"|nov(?:ember)?|dec(?:ember)?|mon(?:day)?|tue(?:s(?:day)?)?|wed(?:nesday)?|thu(?:rs(?:day)?)?|fri(?:day)?"
+    r"|sat(?:urday)?|sun(?:day)?|today|tomorrow|yesterday|tonight|morning|evening|night|christmas|easter)$",
+    re.IGNORECASE,
+)
+
+
+def _facility_validator(gate: NameGate) -> Validator:
+    """Keep the name words right before a facility word ("Calvert Hospital", "UNION MEMORIAL", "Zagaria campus"),
+    dropping leading generic words ("the outside hospital" -> nothing)."""
+
+    def validate(value: str, match: re.Match[str]) -> tuple[int, int] | None:
+        start = match.start("value")
+        name_end = match.start("facility")
+        text = match.string
+        case = _case_of(text, start, name_end)
+        if case == "mixed" and not match.group("facility")[:1].isupper():
+            return None  # "cont rehab", "acute rehab": a named facility is capitalised in mixed-case text
+        words = list(re.finditer(r"[\p{L}][\p{L}'\-.]*", text[start:name_end]))
+        first = None
+        for w in reversed(words):
+            word = w.group().rstrip(".")
+            low = word.casefold()
+            if low in {"st", "saint", "mt", "mount", "ste"} and first is not None:
+                first = start + w.start()
+                continue
+            if low in _GENERIC_PLACE or _UNIT_WORD.match(word) or gate.is_stop(word) or _MONTH_OR_DAY.match(word):
+                break
+            ok = (word[:1].isupper() and not gate.is_stop(word)) if case == "mixed" else gate.could_be_name(word)
+            if not ok:
+                break
+            first = start + w.start()
+        if first is None:
+            return None
+        return (first, match.end("facility"))
+
+    return validate
+
+
+def location_rules(gate: NameGate) -> tuple[Rule, ...]:
+    """Place patterns; built at run time because the word lists come from the loaded spaCy model."""
+    return (
+        Rule(
+            "facility_name",
+            re.compile(
+                r"(?<![\w'])(?P<value>(?:" + _PLACE_WORD_ANY + r"[ \t\-]+){1,3}(?P<facility>" + _FACILITY + r"))",
+                re.VERSION1,
+            ),
+            0.75,
+            _facility_validator(gate),
+        ),
+        # "transferred to Quartermain 2", "admitted to KIMBROUGH", "transferred from Mazur campus".
+        Rule(
+            "transfer_cue",
+            _c(
+                r"\b(?:transfer(?:r?ed|ring)?|xfer(?:r?ed)?|tx'?d|admitted|readmitted|discharged|returned|sent"
+                r"|brought|taken|went|presented|arrived|evaluated\s+by|screened\s+by|placement\s+at|accepted\s+(?:at|by)"
+                r"|lives)\s+(?:back\s+)?(?:to|from|at|in)?\s*(?:the\s+)?(?P<value>"
+                + _PLACE_WORD_ANY
+                + r"(?:[ \t]+"
+                + _PLACE_WORD_ANY
+                + r")?)(?=\s*\d{0,2}\b)"
+            ),
+            0.7,
+            _place_validator(gate, strong=False),
+        ),
+        # "lives in Hampton", "moved to Seattle", "son in PIKESVILLE", "daughter (from Miami)".
+        Rule(
+            "residence_cue",
+            _c(
+                r"\b(?:" + _RESIDENCE_CUE + r"|(?:" + _RELATION + r")\s+(?:who\s+lives\s+)?(?:in|from))\s+"
+                r"(?:the\s+)?(?P<value>" + _PLACE_WORD_ANY + r"(?:[ \t\-]+" + _PLACE_WORD_ANY + r"){0,2})"
+            ),
+            0.7,
+            _place_validator(gate, strong=True),
+        ),
+        # "Springfield, Illinois", "Austin, TX": a city before a US state.
+        Rule(
+            "city_state",
+            re.compile(
+                r"(?<![\w'])(?P<value>"
+                + _PLACE_WORD
+                + r"(?:[ \t]+"
+                + _PLACE_WORD
+                + r"){0,2},[ \t]*(?:"
+                + _STATE_NAMES
+                + r"|(?:"
+                + _SAFE_STATES
+                + r")(?![\w.]))|\p{Lu}{3,}(?:[ \t]+\p{Lu}{3,}){0,2},[ \t]*(?:"
+                + _SAFE_STATES
+                + r")(?![\w.]))",
+                re.VERSION1,
+            ),
+            0.7,
+            _place_validator(gate, strong=True),
+        ),
+    )
+
+
 def build_recognizers(gate: NameGate) -> list[RegexRecognizer]:
     """Every custom recognizer, one per entity, named for explanations and audit."""
     return [
@@ -442,6 +926,7 @@ def build_recognizers(gate: NameGate) -> list[RegexRecognizer]:
         RegexRecognizer("HEALTH_PLAN_ID", HEALTH_PLAN_RULES, "HealthPlanIdRecognizer"),
         RegexRecognizer("ACCOUNT_NUMBER", ACCOUNT_RULES, "AccountNumberRecognizer"),
         RegexRecognizer("PERSON", person_rules(gate), "NameCueRecognizer"),
+        RegexRecognizer("LOCATION", location_rules(gate), "PlaceCueRecognizer"),
     ]
 
 
@@ -450,5 +935,3 @@ def deny_list_recognizer(entity: str, terms: Sequence[str]) -> RegexRecognizer:
     alternatives = "|".join(re.escape(t.strip()) for t in sorted(terms, key=len, reverse=True) if t.strip())
     rule = Rule("deny_list", _c(rf"(?<![\w])(?P<value>{alternatives})(?![\w])"), 1.0)
     return RegexRecognizer(entity, (rule,), f"DenyList{entity.title().replace('_', '')}")
-
-

@@ -76,7 +76,7 @@ ENTITIES: tuple[str, ...] = (
 """The `text_phi` entity vocabulary (docs/architecture.md). Nothing else is ever reported."""
 
 NLP_CONFIG = "presidio_nlp.yaml"
-CHUNK_CHARS = 3000  # spaCy input size per chunk; long texts are cut at line breaks near this size
+CHUNK_CHARS = 400  # spaCy input size per chunk; texts are cut at line breaks or sentence ends near this size
 PARALLEL_MIN_CHARS = 6000  # below this, the thread hand-off costs more than it saves
 _KEEP_PIPES = frozenset({"ner"})
 _OPTION_KEYS = frozenset({"score_threshold", "entities", "allow_list", "deny_list", "language", "nlp_threads"})
@@ -109,6 +109,9 @@ DEFAULT_ALLOW_LIST: frozenset[str] = frozenset(
 )  # fmt: skip
 # Ventilator settings ("PSV 10/5", "CPAP 5/40%") look like month/day dates.
 _VENT_CONTEXT = re.compile(r"\b(?:psv?|peep|c?pap|bi-?pap|settings?|vent|s?imv|a/?c|ps)\W*$", re.IGNORECASE)
+
+_CLOCK_TIME = re.compile(r"(?:[01]\d|2[0-3])[0-5]\d")
+_CLOCK_CUE = re.compile(r"(?:@|~|\b(?:at|by|until|till|til|around|about|from|to|since|before|after))\s*$", re.I)
 
 # NER PERSON/LOCATION spans that are followed by these words name a disease, sign or test, not a person.
 _EPONYM_TAIL = re.compile(
@@ -225,6 +228,8 @@ class _CheckedSpacyRecognizer(SpacyRecognizer):  # type: ignore[misc]
             start = end - len(value)
             if _VENT_CONTEXT.search(text[max(0, start - 20) : start]) or text[end : end + 1] == "%":
                 return False
+            if _CLOCK_TIME.fullmatch(value) and _CLOCK_CUE.search(text[max(0, start - 12) : start]):
+                return False  # "@ 1900", "at 2030": a time of day, not a year
             return _SPECIFIC_DATE.search(value) is not None
         words = [_possessive_stripped(w) for w in _WORD.findall(value)]
         if not words or all(w in DEFAULT_ALLOW_LIST for w in words):
@@ -338,11 +343,16 @@ class _NerOnlySpacyEngine(SpacyNlpEngine):  # type: ignore[misc]
         if len(text) <= CHUNK_CHARS:
             doc = nlp(text)
         else:
+            # Short chunks in one batch: the NER transition system steps through all docs of a batch together, so
+            # the number of (Python-level) steps is the longest chunk's token count, not the whole text's.
             chunks = split_chunks(text, CHUNK_CHARS)
             if self.threads > 1 and len(text) >= PARALLEL_MIN_CHARS:
-                docs = list(self._executor().map(nlp, chunks))
+                groups = _balanced_groups(chunks, self.threads)
+                docs = [
+                    d for ds in self._executor().map(lambda g: list(nlp.pipe(g, batch_size=256)), groups) for d in ds
+                ]
             else:
-                docs = list(nlp.pipe(chunks, batch_size=8))
+                docs = list(nlp.pipe(chunks, batch_size=256))
             doc = Doc.from_docs(docs, ensure_whitespace=False)
         entities, scores = self._get_updated_entities(list(doc.ents), self._get_scores_for_entities(doc))
         # Lemmas and keywords feed only Presidio's lemma context enhancer, which we replace: skip that work.
@@ -371,8 +381,11 @@ def _model_data_dir(name: str) -> str:
     return candidates[0].name
 
 
+_SENTENCE_END = re.compile(r"[.;!?]\s+(?=[A-Z0-9])|\s{2,}")
+
+
 def split_chunks(text: str, size: int) -> list[str]:
-    """Cut `text` into consecutive pieces of about `size` characters, at a line break or space when possible.
+    """Cut `text` into consecutive pieces of about `size` characters, at a line break, a sentence end or a space.
 
     The pieces concatenate back to `text` exactly, so offsets survive `Doc.from_docs(ensure_whitespace=False)`.
     """
@@ -381,14 +394,29 @@ def split_chunks(text: str, size: int) -> list[str]:
     while i < n:
         j = min(n, i + size)
         if j < n:
-            cut = text.rfind("\n", i + size // 2, j)
+            lo = i + size // 2
+            cut = text.rfind("\n", lo, j)
             if cut < 0:
-                cut = text.rfind(" ", i + size // 2, j)
+                ends = [m.end() - 1 for m in _SENTENCE_END.finditer(text, lo, j)]
+                cut = ends[-1] if ends else text.rfind(" ", lo, j)
             if cut >= 0:
                 j = cut + 1
         out.append(text[i:j])
         i = j
     return out
+
+
+def _balanced_groups(chunks: list[str], k: int) -> list[list[str]]:
+    """Split consecutive `chunks` into at most `k` consecutive groups of about equal character count."""
+    total = sum(len(c) for c in chunks)
+    groups: list[list[str]] = [[]]
+    acc = 0
+    for c in chunks:
+        if groups[-1] and len(groups) < k and acc >= total * len(groups) / k:
+            groups.append([])
+        groups[-1].append(c)
+        acc += len(c)
+    return groups
 
 
 class _WindowContextEnhancer(ContextAwareEnhancer):  # type: ignore[misc]
@@ -437,9 +465,11 @@ class _WindowContextEnhancer(ContextAwareEnhancer):  # type: ignore[misc]
             pattern = self._context_regex(recognizer)
             if pattern is None:
                 continue
-            window = text[max(0, result.start - self._prefix) : result.start] + " " + text[
-                result.end : result.end + self._suffix
-            ]
+            window = (
+                text[max(0, result.start - self._prefix) : result.start]
+                + " "
+                + text[result.end : result.end + self._suffix]
+            )
             if pattern.search(window):
                 result.score = min(
                     self.MAX_SCORE,
@@ -486,14 +516,28 @@ def _build_engine() -> _Engine:
     for pos in ("verb", "adj", "adv"):
         non_names.update(exceptions.get(pos, {}).keys())
     english = set(non_names) | set(index.get("noun", []))
-    gate = NameGate(non_names, stop_words=nlp_engine.nlp["en"].Defaults.stop_words)
+    gate = NameGate(non_names, stop_words=nlp_engine.nlp["en"].Defaults.stop_words, english_words=english)
 
     recognizers: list[EntityRecognizer] = [
         _CheckedSpacyRecognizer(frozenset(english), frozenset(non_names)),
         _OfflineEmailRecognizer(),
         _WindowedPhoneRecognizer(
-            context=[*PhoneRecognizer.CONTEXT, "tel", "home", "work", "office", "cell", "fax", "pager", "contact",
-                     "reach", "reached", "dial", "text", "whatsapp"],
+            context=[
+                *PhoneRecognizer.CONTEXT,
+                "tel",
+                "home",
+                "work",
+                "office",
+                "cell",
+                "fax",
+                "pager",
+                "contact",
+                "reach",
+                "reached",
+                "dial",
+                "text",
+                "whatsapp",
+            ],
             supported_regions=(*PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS, "AU"),
         ),
         UsSsnRecognizer(),
@@ -666,4 +710,3 @@ def _explain(r: RecognizerResult) -> str:
 def build(options: Mapping[str, Any]) -> TextPhiDetector:
     """Registry factory (phiwall.detectors.REGISTRY["text_phi"])."""
     return TextPhiDetector(options)
-
