@@ -249,6 +249,16 @@ METADATA_KEYS = frozenset(
 URL_KEYS = frozenset({"url", "image_url", "file_url", "fileUri", "file_uri", "uri", "document_url"})
 
 
+def try_json(body: bytes) -> Any | None:
+    """The parsed document when a body of unknown shape is JSON (sniffed, whatever its Content-Type), else None."""
+    if body.lstrip()[:1] not in (b"{", b"["):
+        return None
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
 def load_json(body: bytes, what: str = "request body") -> Any:
     try:
         return json.loads(body)
@@ -443,15 +453,10 @@ def collect_any(body: bytes, content_type: str, collector: PartCollector, *, con
     if content_type.startswith("multipart/") and multipart_boundary(content_type):
         collect_multipart(body, content_type, collector)
         return "multipart"
-    stripped = body.lstrip()[:1]
-    if stripped in (b"{", b"["):
-        try:
-            doc = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            doc = None
-        if doc is not None:
-            walk_json(doc, collector, container=container)
-            return "json"
+    doc = try_json(body)
+    if doc is not None:
+        walk_json(doc, collector, container=container)
+        return "json"
     if content_type == "application/x-www-form-urlencoded" and _is_text(body):
         for i, (k, v) in enumerate(iter_form(body)):
             sub = v.lstrip()[:1]

@@ -17,6 +17,7 @@ from phiwall.extractors import route
 from phiwall.extractors.base import METADATA_KEYS
 from phiwall.extractors.base import PartCollector
 from phiwall.extractors.base import collect_any
+from phiwall.extractors.base import try_json
 from phiwall.extractors.base import walk_json
 from phiwall.model import EndpointKind
 from phiwall.model import Envelope
@@ -72,17 +73,10 @@ class WebSocketAdapter:
         name = host_service.name if host_service else self.service_name
         endpoint, _ = protocol(req.host, req.path)
         c = PartCollector()
-        stripped = body.lstrip()[:1]
-        if stripped in (b"{", b"["):
-            import json
-
-            try:
-                doc = json.loads(body)
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                doc = None
-            if doc is not None:
-                walk_json(doc, c, container="websocket", skip_keys=SKIP_KEYS, strict_b64_keys=frozenset({"file_data"}))
-                return c.envelope(name, endpoint, EndpointKind.CHAT)
+        doc = try_json(body)
+        if doc is not None:
+            walk_json(doc, c, container="websocket", skip_keys=SKIP_KEYS, strict_b64_keys=frozenset({"file_data"}))
+            return c.envelope(name, endpoint, EndpointKind.CHAT)
         shape = collect_any(body, "", c, container="websocket")
         c.notes.append(f"generic:{shape}")
         return c.envelope(name, endpoint, EndpointKind.CHAT)
