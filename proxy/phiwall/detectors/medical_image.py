@@ -91,16 +91,30 @@ class Forest:
 
 @dataclass(frozen=True, slots=True)
 class MedicalImageModel:
-    """The binary forest, the modality forest and the metadata they were trained with."""
+    """The binary ensemble, the modality forest and the metadata they were trained with.
+
+    The binary score is the gradient-boosted trees' probability (sigmoid of bias + sum of leaf values) mixed with
+    the random forest's probability by `boosted_weight` (1.0 in mi-2: boosted trees only); a file without boosted
+    trees (mi-1) uses the forest alone.
+    """
 
     binary: Forest
     modality: Forest
     modality_classes: tuple[str, ...]
     default_threshold: float
     version: str
+    boosted: Forest | None = None
+    boosted_bias: float = 0.0
+    boosted_weight: float = 0.5
 
     def score(self, x: np.ndarray) -> float:
-        return float(self.binary.predict(x)[1])
+        if self.boosted is None:
+            return float(self.binary.predict(x)[1])
+        raw = self.boosted_bias + float(self.boosted.predict(x)[0]) * self.boosted.feature.shape[0]
+        q = 1.0 / (1.0 + float(np.exp(-np.clip(raw, -40.0, 40.0))))
+        if self.boosted_weight >= 1.0:  # the forest is stored but does not vote: skip its cost
+            return q
+        return (1.0 - self.boosted_weight) * float(self.binary.predict(x)[1]) + self.boosted_weight * q
 
     def modality_of(self, x: np.ndarray) -> str:
         probs = self.modality.predict(x)
@@ -113,12 +127,16 @@ def load_model_file(path: Any) -> MedicalImageModel:
         names = tuple(str(n) for n in z["feature_names"])
         if names != feat.FEATURE_NAMES:
             raise DetectionError("medical image model was trained with different features: retrain it")
+        has_gbt = "gbt_feature" in z
         return MedicalImageModel(
             binary=Forest.from_npz(z, "bin"),
             modality=Forest.from_npz(z, "mod"),
             modality_classes=tuple(str(c) for c in z["modality_classes"]),
             default_threshold=float(z["default_threshold"]),
             version=str(z["version"]),
+            boosted=Forest.from_npz(z, "gbt") if has_gbt else None,
+            boosted_bias=float(z["gbt_bias"]) if has_gbt else 0.0,
+            boosted_weight=float(z["gbt_weight"]) if has_gbt else 0.0,
         )
 
 

@@ -97,6 +97,45 @@ FEATURE_NAMES: tuple[str, ...] = (
     *(f"ring_profile_{i}" for i in range(4)),
     "vert_gradient",
     "blue_top",
+    # tint-robust colour: a tinted or gamma-shifted gray picture still has perfectly dependent channels
+    "chan_corr_min",
+    "chan_pca_ratio",
+    "greyworld_chroma_mean",
+    "greyworld_frac_gray",
+    # local binary patterns (uniform, 8 neighbours) at radius 1 and on a half-size copy
+    *(f"lbp1_{i}" for i in range(10)),
+    *(f"lbp2_{i}" for i in range(10)),
+    # gradient orientation histogram (magnitude weighted, 8 bins over 180 degrees) and its entropy
+    *(f"gori_{i}" for i in range(8)),
+    "gori_entropy",
+    # grey-level co-occurrence (8 levels, horizontal + vertical neighbours)
+    "glcm_contrast",
+    "glcm_homogeneity",
+    "glcm_energy",
+    "glcm_correlation",
+    # frequency domain: radial power spectrum slope and band energies
+    "fft_slope",
+    *(f"fft_band_{i}" for i in range(5)),
+    # noise: Immerkaer sigma overall and relative to contrast; speckle (local std grows with local mean)
+    "noise_sigma",
+    "noise_rel",
+    "speckle_corr",
+    "noise_dark_sigma",
+    # multi-scale smoothness: fraction of energy kept after blurring
+    "blur_keep_1",
+    "blur_keep_3",
+    # body/foreground region (Otsu): size, compactness, contrast inside and outside
+    "fg_frac",
+    "fg_n_components",
+    "fg_largest_frac",
+    "fg_solidity",
+    "fg_touch_border",
+    "fg_std",
+    "bg_std",
+    "fg_bg_contrast",
+    # mosaic / slice grid: periodicity of dark gutters
+    "gutter_rows",
+    "gutter_cols",
 )
 N_FEATURES = len(FEATURE_NAMES)
 
@@ -340,7 +379,173 @@ def extract_array(rgb: np.ndarray) -> np.ndarray:
     topb = rgbf_c[:third]
     f.append(float((topb[..., 2] - topb[..., 0]).mean()) / 255.0)
 
+    f += _colour_invariants(rgbf_c)
+    f += _texture(gray, g, gx, gy, mag)
+    f += _foreground(gray, g)
+    f += _gutters(g)
+
     out = np.asarray(f, dtype=np.float32)
     if out.shape[0] != N_FEATURES:  # pragma: no cover - guards edits of this file
         raise AssertionError(f"feature length {out.shape[0]} != {N_FEATURES}")
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+_LBP_OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))
+# map each 8-bit LBP code to 0..8 (number of ones, "uniform" codes with at most 2 transitions) or 9 (non-uniform)
+_LBP_MAP = np.array(
+    [(bin(c).count("1") if bin(c ^ (((c << 1) | (c >> 7)) & 0xFF)).count("1") <= 2 else 9) for c in range(256)],
+    dtype=np.int64,
+)
+
+
+def _lbp_hist(g: np.ndarray, tol: float) -> list[float]:
+    h, w = g.shape
+    if h < 4 or w < 4:
+        return [0.0] * 10
+    c = g[1:-1, 1:-1]
+    ct = c + tol
+    code = np.zeros(c.shape, np.uint8)
+    for bit, (dy, dx) in enumerate(_LBP_OFFSETS):
+        nb = g[1 + dy : h - 1 + dy, 1 + dx : w - 1 + dx]
+        code |= (nb >= ct).view(np.uint8) << np.uint8(bit)
+    hist = np.bincount(_LBP_MAP[code].ravel(), minlength=10).astype(np.float64)
+    return (hist / max(hist.sum(), 1.0)).tolist()
+
+
+def _colour_invariants(rgbf: np.ndarray) -> list[float]:
+    px = rgbf.reshape(-1, 3)
+    if px.shape[0] > 4096:
+        px = px[:: px.shape[0] // 4096]
+    std = px.std(axis=0)
+    if (std < 1e-3).any():
+        corr_min = 1.0
+    else:
+        c = np.corrcoef(px.T)
+        corr_min = float(min(c[0, 1], c[0, 2], c[1, 2]))
+    ev = np.linalg.eigvalsh(np.cov(px.T) + np.eye(3) * 1e-3)
+    pca_ratio = float(ev[1] / max(ev[2], 1e-3))
+    mean = px.mean(axis=0)
+    gw = px * (mean.mean() / np.maximum(mean, 1.0))
+    chroma = gw.max(axis=1) - gw.min(axis=1)
+    return [corr_min, pca_ratio, float(chroma.mean()) / 255.0, float((chroma < 12).mean())]
+
+
+def _texture(gray: np.ndarray, g: np.ndarray, gx: np.ndarray, gy: np.ndarray, mag: np.ndarray) -> list[float]:
+    f: list[float] = []
+    f += _lbp_hist(g, 2.0)
+    half = cv2.resize(g, (max(4, g.shape[1] // 2), max(4, g.shape[0] // 2)), interpolation=cv2.INTER_AREA)
+    f += _lbp_hist(half, 2.0)
+    # orientation histogram over the clearly textured pixels
+    m2 = mag[::2, ::2]
+    sel = m2 > 20.0
+    if sel.sum() > 16:
+        ang = cv2.phase(gx[::2, ::2][sel], gy[::2, ::2][sel], angleInDegrees=True).ravel() % 180.0
+        hist = np.bincount(np.minimum((ang / 22.5).astype(np.int64), 7), weights=m2[sel].ravel(), minlength=8)
+        hist = hist / max(hist.sum(), 1e-6)
+    else:
+        hist = np.full(8, 1 / 8.0)
+    nz = hist[hist > 0]
+    f += [float(v) for v in hist] + [float(-(nz * np.log2(nz)).sum() / 3.0)]
+    # co-occurrence on 8 levels
+    q = gray >> 5
+    p = np.zeros(64, np.float64)
+    for pairs in (q[:, :-1] * np.uint8(8) + q[:, 1:], q[:-1] * np.uint8(8) + q[1:]):
+        p += cv2.calcHist([np.ascontiguousarray(pairs)], [0], None, [64], [0, 64]).ravel()
+    p = p.reshape(8, 8)
+    p = p + p.T
+    p /= max(p.sum(), 1.0)
+    i, j = np.mgrid[0:8, 0:8]
+    mu = float((i * p).sum())
+    var = float((((i - mu) ** 2) * p).sum())
+    f += [
+        float(((i - j) ** 2 * p).sum()) / 49.0,
+        float((p / (1.0 + np.abs(i - j))).sum()),
+        float((p * p).sum()),
+        float(((i - mu) * (j - mu) * p).sum() / var) if var > 1e-6 else 1.0,
+    ]
+    # radial power spectrum of a 128 px copy
+    s = cv2.resize(g, (128, 128), interpolation=cv2.INTER_AREA)
+    s = (s - s.mean()) * _hann128()
+    pw = np.abs(np.fft.fftshift(np.fft.fft2(s))) ** 2
+    rad = _radius128()
+    radial = np.bincount(rad.ravel(), weights=pw.ravel(), minlength=91)[:64] / np.maximum(
+        np.bincount(rad.ravel(), minlength=91)[:64], 1
+    )
+    fr = np.arange(2, 60)
+    lp = np.log(radial[2:60] + 1e-3)
+    slope = float(np.polyfit(np.log(fr), lp, 1)[0]) if np.isfinite(lp).all() else 0.0
+    bands = [radial[1:4].sum(), radial[4:8].sum(), radial[8:16].sum(), radial[16:32].sum(), radial[32:64].sum()]
+    tot = float(sum(bands)) + 1e-6
+    f += [slope / 4.0] + [float(np.log10(b / tot + 1e-9)) / 9.0 for b in bands]
+    # noise (Immerkaer 1996): a Laplacian-difference kernel cancels smooth structure
+    k = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    n = np.abs(cv2.filter2D(g, cv2.CV_32F, k))[1:-1, 1:-1]
+    sigma = float(n.mean()) * float(np.sqrt(np.pi / 2) / 6.0)
+    dark = g[1:-1, 1:-1] < 30
+    mu5 = cv2.blur(g, (7, 7))
+    sd5 = np.sqrt(np.maximum(cv2.blur(g * g, (7, 7)) - mu5 * mu5, 0))
+    smid = (mu5 > 20) & (mu5 < 235)
+    sp = _corr(mu5[smid], sd5[smid]) if smid.sum() > 32 else 0.0
+    f += [
+        sigma / 32.0,
+        sigma / (float(g.std()) + 1.0),
+        sp,
+        float(n[dark].mean()) * float(np.sqrt(np.pi / 2) / 6.0) / 32.0 if dark.sum() > 16 else 0.0,
+    ]
+    # multi-scale smoothness
+    d0 = float(g.var()) + 1e-3
+    f += [float(cv2.GaussianBlur(g, (0, 0), 1.0).var()) / d0, float(cv2.GaussianBlur(g, (0, 0), 3.0).var()) / d0]
+    return f
+
+
+@functools.lru_cache(maxsize=1)
+def _hann128() -> np.ndarray:
+    w = np.hanning(128).astype(np.float32)
+    return np.outer(w, w)
+
+
+@functools.lru_cache(maxsize=1)
+def _radius128() -> np.ndarray:
+    yy, xx = np.mgrid[0:128, 0:128]
+    return np.hypot(yy - 64, xx - 64).astype(np.int64)
+
+
+def _foreground(gray: np.ndarray, g: np.ndarray) -> list[float]:
+    h, w = gray.shape
+    small = cv2.resize(gray, (max(8, w // 2), max(8, h // 2)), interpolation=cv2.INTER_AREA)
+    thr, fg = cv2.threshold(cv2.GaussianBlur(small, (5, 5), 0), 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    fg = fg.astype(np.uint8)
+    fg_frac = float(fg.mean())
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    area = stats[1:, cv2.CC_STAT_AREA] if n > 1 else np.zeros(0)
+    big = int(np.argmax(area)) + 1 if area.size else 0
+    largest = float(area.max()) / fg.size if area.size else 0.0
+    solidity = 0.0
+    touch = 0.0
+    if big:
+        comp = (labels == big).astype(np.uint8)
+        cnts, _ = cv2.findContours(comp, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        if cnts:
+            c = max(cnts, key=cv2.contourArea)
+            hull = cv2.contourArea(cv2.convexHull(c))
+            solidity = float(area.max()) / hull if hull > 0 else 0.0
+        border = np.concatenate([comp[0], comp[-1], comp[:, 0], comp[:, -1]])
+        touch = float(border.mean())
+    sf = small.astype(np.float32)
+    fgv = sf[fg > 0]
+    bgv = sf[fg == 0]
+    fs = float(fgv.std()) / 255.0 if fgv.size > 4 else 0.0
+    bs = float(bgv.std()) / 255.0 if bgv.size > 4 else 0.0
+    cont = (float(fgv.mean()) - float(bgv.mean())) / 255.0 if fgv.size > 4 and bgv.size > 4 else 0.0
+    return [fg_frac, float(np.log1p(max(n - 1, 0))), largest, min(solidity, 1.0), touch, fs, bs, cont]
+
+
+def _gutters(g: np.ndarray) -> list[float]:
+    """Fraction of rows/columns that are uniform lines inside the picture (slice grids, print previews, panels)."""
+    h, w = g.shape
+    if h < 16 or w < 16:
+        return [0.0, 0.0]
+    core = g[h // 10 : h - h // 10, w // 10 : w - w // 10]
+    rs = core.std(axis=1)
+    cs = core.std(axis=0)
+    return [float((rs < 3.0).mean()), float((cs < 3.0).mean())]

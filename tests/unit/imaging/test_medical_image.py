@@ -215,3 +215,43 @@ def test_render_dicom_without_file_meta() -> None:
     assert img.mode == "L" and img.size == (16, 16)
     arr = np.asarray(img)
     assert arr[0, 0] > arr[-1, -1]  # MONOCHROME1: low values display bright
+
+
+def test_tint_robust_colour_features_see_a_tinted_gray_picture_as_gray() -> None:
+    arr = np.asarray(_xray_like().convert("RGB")).astype(np.float32)
+    tinted = Image.fromarray(np.clip(arr * np.array([1.0, 0.88, 0.7]) + 10, 0, 255).astype(np.uint8))
+    names = features.FEATURE_NAMES
+    x = features.extract(tinted)
+    assert x[names.index("chan_corr_min")] > 0.98
+    assert x[names.index("greyworld_frac_gray")] > 0.9
+    photo = features.extract(_photo_like())
+    assert photo[names.index("chan_corr_min")] < 0.9
+
+
+def test_boosted_trees_export_matches_scikit_learn() -> None:
+    """The runtime's sum-of-leaves + sigmoid reproduces HistGradientBoostingClassifier.predict_proba (up to the
+    documented logit shift that puts the operating point at 0.5)."""
+    pytest.importorskip("sklearn")
+    import sys
+    from pathlib import Path
+
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.ensemble import RandomForestClassifier
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "training"))
+    import train_medical_image as tm
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, features.N_FEATURES)).astype(np.float32)
+    y = (X[:, 0] + 0.5 * X[:, 3] > 0).astype(int)
+    forest = RandomForestClassifier(n_estimators=5, max_depth=4, random_state=0).fit(X, y)
+    boosted = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(X, y)
+    modality = RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0).fit(X, np.where(y, "ct", "mr"))
+    model = tm.to_runtime((forest, boosted), modality, ["ct", "mr"], 0.5)
+    w = model.boosted_weight
+    q = boosted.predict_proba(X[:20])[:, 1]
+    if w >= 1.0:  # the exported bias carries the operating-point shift
+        q = 1.0 / (1.0 + np.exp(-(np.log(q / (1 - q)) + tm.SCORE_SHIFT)))
+    want = (1 - w) * forest.predict_proba(X[:20])[:, 1] + w * q
+    got = np.array([model.score(x) for x in X[:20]])
+    assert np.allclose(got, want, atol=2e-3)
