@@ -28,6 +28,7 @@ from phiwall.extractors.table import Endpoint
 from phiwall.extractors.table import dotted
 from phiwall.extractors.table import file_ref
 from phiwall.extractors.table import match
+from phiwall.extractors.table import named
 from phiwall.extractors.table import need
 from phiwall.extractors.table import table
 from phiwall.extractors.table import walk
@@ -99,19 +100,21 @@ class AnthropicAdapter:
 
                 oep = openai_classify(req.method, path)
                 if oep is not None:
-                    extract_openai(oep.name, req, body, c)
+                    with named("openai." + oep.name):
+                        extract_openai(oep.name, req, body, c)
                     return c.envelope(self.service_name, "openai." + oep.name, oep.kind)
-            shape = collect_any(body, req.content_type, c)
+            shape = collect_any(body, req.header("content-type"), c)
             c.notes.append(f"generic:{shape}")
             return c.envelope(self.service_name, "generic", EndpointKind.OTHER)
         if not body.strip():
             return c.envelope(self.service_name, ep.name, ep.kind)
-        if req.content_type.startswith("multipart/"):
-            collect_multipart(body, req.header("content-type"), c)
-            return c.envelope(self.service_name, ep.name, ep.kind)
-        need(ep.kind != UP, ep.name, "expected a multipart body")
-        doc = load_json(body, f"{ep.name} request body")
-        extract_anthropic(ep.name, doc, c)
+        with named(ep.name):
+            if req.content_type.startswith("multipart/"):
+                collect_multipart(body, req.header("content-type"), c)
+                return c.envelope(self.service_name, ep.name, ep.kind)
+            need(ep.kind != UP, ep.name, "expected a multipart body")
+            doc = load_json(body, f"{ep.name} request body")
+            extract_anthropic(ep.name, doc, c)
         return c.envelope(self.service_name, ep.name, ep.kind)
 
 

@@ -367,6 +367,19 @@ def multipart_boundary(content_type: str) -> str | None:
     return (m.group(1) or m.group(2)) if m else None
 
 
+# A body that is multipart by its own bytes: a delimiter line (RFC 2046 boundary characters) followed at once by a
+# part header. Browsers and SDKs never send a preamble, so this is where the first delimiter sits.
+_BODY_BOUNDARY = re.compile(rb"(?:\r?\n)?--([0-9A-Za-z'()+_,\-./:=?]{1,70})\r?\n(?i:content-(?:disposition|type)):")
+
+
+def body_boundary(body: bytes) -> str | None:
+    """The boundary of a body that is multipart/form-data by its bytes, whatever its Content-Type says (or when the
+    header's boundary parameter was lost): uploads must never be judged as one opaque blob, in which a DICOM's
+    magic is not at byte 128 and a PNG's is not at byte 0."""
+    m = _BODY_BOUNDARY.match(body[:320])
+    return m.group(1).decode("ascii") if m else None
+
+
 def parse_multipart(body: bytes, content_type: str) -> list[MultipartField]:
     boundary = multipart_boundary(content_type)
     if not boundary:
@@ -443,15 +456,28 @@ def iter_form(body: bytes) -> Iterator[tuple[str, str]]:
 
 
 def collect_any(body: bytes, content_type: str, collector: PartCollector, *, container: str = "body") -> str:
-    """Generic extraction for a body of unknown shape: returns which shape it was ("json", "multipart", ...)."""
+    """Generic extraction for a body of unknown shape: returns which shape it was ("json", "multipart", ...).
+
+    `content_type` is the request's Content-Type header, parameters included (a bare media type works too). The
+    shape is sniffed from the body first and the header only helps: a multipart body is parsed by its own first
+    delimiter even when the header is missing, lies, or has lost its boundary parameter."""
     if not body:
         return "empty"
+    full_type = content_type
+    content_type = content_type.split(";", 1)[0].strip().lower()
     media = sniff.sniff(body)
     if media != sniff.OCTET:
         collector.file(body, Locator("body", (), "raw"), declared_type=content_type or None)
         return "file"
-    if content_type.startswith("multipart/") and multipart_boundary(content_type):
-        collect_multipart(body, content_type, collector)
+    declared = multipart_boundary(full_type) if content_type.startswith("multipart/") else None
+    # The declared boundary wins when the body carries it; a declared one the body lacks is still used when the
+    # bytes show none, so the parser refuses the body (on_error) instead of it being judged as an opaque blob.
+    if declared and f"--{declared}".encode("latin-1") in body[:4096]:
+        boundary: str | None = declared
+    else:
+        boundary = body_boundary(body) or declared
+    if boundary:
+        collect_multipart(body, f'multipart/form-data; boundary="{boundary}"', collector)
         return "multipart"
     doc = try_json(body)
     if doc is not None:

@@ -16,9 +16,12 @@ from typing import ClassVar
 
 from phiwall.extractors.base import METADATA_KEYS
 from phiwall.extractors.base import PartCollector
+from phiwall.extractors.base import body_boundary
 from phiwall.extractors.base import collect_any
+from phiwall.extractors.base import collect_multipart
 from phiwall.extractors.base import load_json
 from phiwall.extractors.base import walk_json
+from phiwall.extractors.table import named
 from phiwall.model import EndpointKind
 from phiwall.model import Envelope
 from phiwall.model import Locator
@@ -86,13 +89,14 @@ class ChatGPTWebAdapter:
         c = PartCollector()
         found = classify(req.method.upper(), req.path_only)
         if found is None:
-            shape = collect_any(body, req.content_type, c)
+            shape = collect_any(body, req.header("content-type"), c)
             c.notes.append(f"generic:{shape}")
             return c.envelope(self.service_name, "generic", EndpointKind.OTHER)
         name, kind = found
         if body.strip():
-            doc = load_json(body, f"ChatGPT {name} request body")  # the body may arrive text/plain or zstd: sniffed
-            walk_json(doc, c, skip_keys=SKIP_KEYS, strict_b64_keys=STRICT_B64)
+            with named(name):
+                doc = load_json(body, f"{name} request body")  # the body may arrive text/plain or zstd: sniffed
+                walk_json(doc, c, skip_keys=SKIP_KEYS, strict_b64_keys=STRICT_B64)
         return c.envelope(self.service_name, name, kind)
 
 
@@ -116,6 +120,12 @@ class ChatGPTFilesAdapter:
                 # The list of block ids that make the blob (XML, no content); the addon judges the assembled file.
                 c.notes.append("azure:blocklist")
                 return c.envelope(self.service_name, "blob.blocklist", EndpointKind.UPLOAD)
+            if comp != "block" and body_boundary(body):
+                # Not what the web app sends today (a raw PUT), but a form upload to the storage host must not be
+                # judged as one opaque blob: its file parts are taken out and sniffed.
+                with named("blob.put"):
+                    collect_multipart(body, f'multipart/form-data; boundary="{body_boundary(body)}"', c)
+                return c.envelope(self.service_name, "blob.put", EndpointKind.UPLOAD)
             c.file(body, Locator("body", (), "raw"), declared_type=req.content_type or None)
             return c.envelope(self.service_name, "blob.block" if comp == "block" else "blob.put", EndpointKind.UPLOAD)
         return c.envelope(self.service_name, "blob.other", EndpointKind.OTHER)

@@ -22,6 +22,7 @@ from phiwall.extractors.base import load_json
 from phiwall.extractors.table import Endpoint
 from phiwall.extractors.table import file_ref
 from phiwall.extractors.table import match
+from phiwall.extractors.table import named
 from phiwall.extractors.table import need
 from phiwall.extractors.table import table
 from phiwall.extractors.table import walk
@@ -72,38 +73,41 @@ class ClaudeWebAdapter:
         c = PartCollector()
         ep = match(ENDPOINTS, req.method, req.path_only)
         if ep is None or req.websocket:
-            shape = collect_any(body, req.content_type, c)
+            shape = collect_any(body, req.header("content-type"), c)
             c.notes.append(f"generic:{shape}")
             return c.envelope(self.service_name, "generic", UP if shape in ("file", "binary", "multipart") else OT)
-        if not body.strip():
-            return c.envelope(self.service_name, ep.name, ep.kind)
-        ctype = req.header("content-type")
-        if ep.kind == UP:
-            need(ctype.lower().startswith("multipart/"), ep.name, "expected a multipart body")
-            fields = collect_multipart(body, ctype, c)
-            need(any(f.filename is not None or f.name == "file" for f in fields), ep.name, "no file field")
-            return c.envelope(self.service_name, ep.name, ep.kind)
-        doc = load_json(body, f"{ep.name} request body")
-        need(isinstance(doc, dict), ep.name, "body is not a JSON object")
-        if ep.name == "completion":
-            need(isinstance(doc.get("prompt", ""), str), ep.name, "prompt is not a string")
-            atts = doc.get("attachments") or []
-            need(isinstance(atts, list), ep.name, "attachments is not a list")
-            for i, a in enumerate(atts):
-                need(isinstance(a, dict), ep.name, f"attachments.{i} is not an object")
-                text = a.get("extracted_content")
-                need(text is None or isinstance(text, str), ep.name, f"attachments.{i}.extracted_content is not text")
-                if isinstance(a.get("file_uuid"), str):
-                    file_ref(c, a["file_uuid"], f"attachments.{i}")
-            for i, f in enumerate(doc.get("files") or []):
-                ref = (
-                    f if isinstance(f, str) else (f.get("file_uuid") or f.get("uuid") if isinstance(f, dict) else None)
-                )
-                if isinstance(ref, str):
-                    file_ref(c, ref, f"files.{i}")
-            if isinstance(doc.get("prompt"), str):
-                c.text(doc["prompt"], Locator("json", ("prompt",), "utf8"))
-            walk({k: v for k, v in doc.items() if k not in ("prompt", "files")}, c, skip_keys=_SKIP)
-        else:
-            walk(doc, c, skip_keys=_SKIP)
+        if body.strip():
+            with named(ep.name):
+                _known(ep, req, body, c)
         return c.envelope(self.service_name, ep.name, ep.kind)
+
+
+def _known(ep: Endpoint, req: RequestData, body: bytes, c: PartCollector) -> None:
+    """A known endpoint's body: an upload must be multipart with a file; a completion is taken apart by field."""
+    ctype = req.header("content-type")
+    if ep.kind == UP:
+        need(ctype.lower().startswith("multipart/"), ep.name, "expected a multipart body")
+        fields = collect_multipart(body, ctype, c)
+        need(any(f.filename is not None or f.name == "file" for f in fields), ep.name, "no file field")
+        return
+    doc = load_json(body, f"{ep.name} request body")
+    need(isinstance(doc, dict), ep.name, "body is not a JSON object")
+    if ep.name == "completion":
+        need(isinstance(doc.get("prompt", ""), str), ep.name, "prompt is not a string")
+        atts = doc.get("attachments") or []
+        need(isinstance(atts, list), ep.name, "attachments is not a list")
+        for i, a in enumerate(atts):
+            need(isinstance(a, dict), ep.name, f"attachments.{i} is not an object")
+            text = a.get("extracted_content")
+            need(text is None or isinstance(text, str), ep.name, f"attachments.{i}.extracted_content is not text")
+            if isinstance(a.get("file_uuid"), str):
+                file_ref(c, a["file_uuid"], f"attachments.{i}")
+        for i, f in enumerate(doc.get("files") or []):
+            ref = f if isinstance(f, str) else (f.get("file_uuid") or f.get("uuid") if isinstance(f, dict) else None)
+            if isinstance(ref, str):
+                file_ref(c, ref, f"files.{i}")
+        if isinstance(doc.get("prompt"), str):
+            c.text(doc["prompt"], Locator("json", ("prompt",), "utf8"))
+        walk({k: v for k, v in doc.items() if k not in ("prompt", "files")}, c, skip_keys=_SKIP)
+    else:
+        walk(doc, c, skip_keys=_SKIP)

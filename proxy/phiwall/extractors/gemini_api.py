@@ -34,6 +34,7 @@ from phiwall.extractors.table import dotted
 from phiwall.extractors.table import file_ref
 from phiwall.extractors.table import match
 from phiwall.extractors.table import match_groups
+from phiwall.extractors.table import named
 from phiwall.extractors.table import need
 from phiwall.extractors.table import table
 from phiwall.extractors.table import walk
@@ -109,34 +110,40 @@ class GeminiAPIAdapter:
         if compat:
             ep_o = match(OPENAI_ENDPOINTS, req.method, path)
             if ep_o is not None:
-                extract_openai(ep_o.name, req, body, c)
+                with named("openai." + ep_o.name):
+                    extract_openai(ep_o.name, req, body, c)
                 return c.envelope(self.service_name, "openai." + ep_o.name, ep_o.kind)
         found = classify(req.method, path)
         if found is None:
-            shape = collect_any(body, req.content_type, c)
+            shape = collect_any(body, req.header("content-type"), c)
             c.notes.append(f"generic:{shape}")
             return c.envelope(self.service_name, "generic", EndpointKind.OTHER)
         ep, m = found
         name = ep.name
-        if name == "files.upload":
-            return self._upload(req, body, c)
-        if not body.strip():
-            return c.envelope(self.service_name, name, ep.kind)
-        doc = load_json(body, f"{name} request body")
-        need(isinstance(doc, dict), name, "body is not a JSON object")
-        if name == "rawPredict" and (m.group("pub") or "") == "anthropic":
-            extract_anthropic("rawPredict", doc, c)
-            return c.envelope(self.service_name, "rawPredict.anthropic", ep.kind)
-        if name in ("generateContent", "streamGenerateContent", "countTokens", "computeTokens"):
-            contents = doc.get("contents")
-            if name in ("countTokens",) and contents is None and isinstance(doc.get("generateContentRequest"), dict):
-                contents = doc["generateContentRequest"].get("contents")
-            need(contents is None or isinstance(contents, list), name, "contents is not a list")
-            for i, content in enumerate(contents or []):
-                need(isinstance(content, dict), name, f"contents.{i} is not an object")
-                parts = content.get("parts")
-                need(parts is None or isinstance(parts, list), name, f"contents.{i}.parts is not a list")
-        walk_gemini(doc, c)
+        with named(name):
+            if name == "files.upload":
+                return self._upload(req, body, c)
+            if not body.strip():
+                return c.envelope(self.service_name, name, ep.kind)
+            doc = load_json(body, f"{name} request body")
+            need(isinstance(doc, dict), name, "body is not a JSON object")
+            if name == "rawPredict" and (m.group("pub") or "") == "anthropic":
+                extract_anthropic("rawPredict", doc, c)
+                return c.envelope(self.service_name, "rawPredict.anthropic", ep.kind)
+            if name in ("generateContent", "streamGenerateContent", "countTokens", "computeTokens"):
+                contents = doc.get("contents")
+                if (
+                    name in ("countTokens",)
+                    and contents is None
+                    and isinstance(doc.get("generateContentRequest"), dict)
+                ):
+                    contents = doc["generateContentRequest"].get("contents")
+                need(contents is None or isinstance(contents, list), name, "contents is not a list")
+                for i, content in enumerate(contents or []):
+                    need(isinstance(content, dict), name, f"contents.{i} is not an object")
+                    parts = content.get("parts")
+                    need(parts is None or isinstance(parts, list), name, f"contents.{i}.parts is not a list")
+            walk_gemini(doc, c)
         return c.envelope(self.service_name, name, ep.kind)
 
     def _upload(self, req: RequestData, body: bytes, c: PartCollector) -> Envelope:

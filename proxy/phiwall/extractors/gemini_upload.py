@@ -21,6 +21,7 @@ from phiwall.extractors.base import PartCollector
 from phiwall.extractors.base import collect_any
 from phiwall.extractors.base import collect_multipart
 from phiwall.extractors.base import multipart_boundary
+from phiwall.extractors.table import named
 from phiwall.model import EndpointKind
 from phiwall.model import Envelope
 from phiwall.model import Locator
@@ -54,13 +55,15 @@ class GeminiUploadAdapter:
             return c.envelope(name, "files.upload", EndpointKind.UPLOAD, correlation_id=req.query.get("upload_id"))
         cmds = upload_commands(req)
         if "start" in cmds:
-            shape = collect_any(body, req.content_type, c) if body.strip() else "empty"
+            with named("files.upload.start"):
+                shape = collect_any(body, req.header("content-type"), c) if body.strip() else "empty"
             # The browser's start body is `File+name%3A+scan.png=`: a form whose *key* is the text.
             if shape == "form":
                 from phiwall.extractors.base import iter_form
 
-                for i, (k, _v) in enumerate(iter_form(body)):
-                    c.text(k, Locator("form", (i,), "utf8"))
+                with named("files.upload.start"):
+                    for i, (k, _v) in enumerate(iter_form(body)):
+                        c.text(k, Locator("form", (i,), "utf8"))
             return c.envelope(name, "files.upload.start", EndpointKind.UPLOAD)
         if "upload" in cmds:
             if body:
@@ -72,8 +75,9 @@ class GeminiUploadAdapter:
         # No resumable header: the web app's variant A (multipart with a `file` part), or something new.
         ctype = req.header("content-type")
         if req.content_type.startswith("multipart/") and multipart_boundary(ctype):
-            collect_multipart(body, ctype, c)
+            with named("files.upload"):
+                collect_multipart(body, ctype, c)
             return c.envelope(name, "files.upload", EndpointKind.UPLOAD)
-        shape = collect_any(body, req.content_type, c)
+        shape = collect_any(body, req.header("content-type"), c)
         c.notes.append(f"generic:{shape}")
         return c.envelope(name, "generic", EndpointKind.UPLOAD if shape in ("file", "binary") else EndpointKind.OTHER)

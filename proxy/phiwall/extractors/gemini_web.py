@@ -25,6 +25,7 @@ from phiwall.extractors.base import iter_form
 from phiwall.extractors.table import Endpoint
 from phiwall.extractors.table import file_ref
 from phiwall.extractors.table import match
+from phiwall.extractors.table import named
 from phiwall.extractors.table import need
 from phiwall.extractors.table import table
 from phiwall.extractors.table import walk
@@ -55,20 +56,21 @@ class GeminiWebAdapter:
         c = PartCollector()
         ep = match(ENDPOINTS, req.method, req.path_only)
         if ep is None:
-            shape = collect_any(body, req.content_type, c)
+            shape = collect_any(body, req.header("content-type"), c)
             c.notes.append(f"generic:{shape}")
             return c.envelope(self.service_name, "generic", EndpointKind.OTHER)
-        fields = list(iter_form(body)) if body.strip() else []
-        freq = [v for k, v in fields if k == "f.req"]
-        need(len(freq) == 1, ep.name, "expected exactly one f.req form field")
-        outer = _json(freq[0], ep.name, "f.req")
-        if ep.name == "StreamGenerate":
-            _stream_generate(outer, c)
-        else:
-            _batchexecute(outer, c)
-        for i, (k, v) in enumerate(fields):
-            if k not in _FORM_SKIP and k != "f.req":
-                c.text(v, Locator("form", (k, i), "utf8"))
+        with named(ep.name):
+            fields = list(iter_form(body)) if body.strip() else []
+            freq = [v for k, v in fields if k == "f.req"]
+            need(len(freq) == 1, ep.name, "expected exactly one f.req form field")
+            outer = _json(freq[0], ep.name, "f.req")
+            if ep.name == "StreamGenerate":
+                _stream_generate(outer, c)
+            else:
+                _batchexecute(outer, c)
+            for i, (k, v) in enumerate(fields):
+                if k not in _FORM_SKIP and k != "f.req":
+                    c.text(v, Locator("form", (k, i), "utf8"))
         return c.envelope(self.service_name, ep.name, ep.kind)
 
 

@@ -21,7 +21,7 @@ class GenericAdapter:
 
     def extract(self, req: RequestData, body: bytes) -> Envelope:
         c = PartCollector()
-        shape = collect_any(body, req.content_type, c, container="websocket" if req.websocket else "json")
+        shape = collect_any(body, req.header("content-type"), c, container="websocket" if req.websocket else "json")
         kind = EndpointKind.UPLOAD if shape in ("file", "binary", "multipart") else EndpointKind.OTHER
         c.notes.append(f"generic:{shape}")
         return c.envelope(self.service_name, "generic", kind)

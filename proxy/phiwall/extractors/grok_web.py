@@ -27,6 +27,7 @@ from phiwall.extractors.base import load_json
 from phiwall.extractors.table import Endpoint
 from phiwall.extractors.table import file_ref
 from phiwall.extractors.table import match
+from phiwall.extractors.table import named
 from phiwall.extractors.table import need
 from phiwall.extractors.table import table
 from phiwall.extractors.table import walk
@@ -111,15 +112,16 @@ class GrokWebAdapter:
         c = PartCollector()
         ep = None if req.websocket else match(GROK_ENDPOINTS, req.method, req.path_only)
         if ep is None:
-            shape = collect_any(body, req.content_type, c, container="websocket" if req.websocket else "json")
+            shape = collect_any(body, req.header("content-type"), c, container="websocket" if req.websocket else "json")
             c.notes.append(f"generic:{shape}")
             kind = UP if shape in ("file", "binary", "multipart") else OT
             return c.envelope(self.service_name, "generic", kind)
-        if body.strip():
-            if ep.kind == UP:
-                _upload(ep.name, req, body, c)
-            else:
-                _chat(ep.name, body, c)
+        with named(ep.name):
+            if body.strip():
+                if ep.kind == UP:
+                    _upload(ep.name, req, body, c)
+                else:
+                    _chat(ep.name, body, c)
         return c.envelope(self.service_name, ep.name, ep.kind)
 
 
@@ -139,16 +141,17 @@ class XGrokAdapter:
             return c.envelope(self.service_name, "passthrough", OT)
         ep = match(X_ENDPOINTS, req.method, path)
         if ep is None:
-            shape = collect_any(body, req.content_type, c)
+            shape = collect_any(body, req.header("content-type"), c)
             c.notes.append(f"generic:{shape}")
             return c.envelope(self.service_name, "generic", UP if shape in ("file", "binary", "multipart") else OT)
-        if body.strip():
-            if ep.name == "grok.attachment":
-                ctype = req.header("content-type")
-                need(ctype.lower().startswith("multipart/"), ep.name, "expected a multipart body")
-                collect_multipart(body, ctype, c)
-            else:
-                _add_response(body, c)
+        with named(ep.name):
+            if body.strip():
+                if ep.name == "grok.attachment":
+                    ctype = req.header("content-type")
+                    need(ctype.lower().startswith("multipart/"), ep.name, "expected a multipart body")
+                    collect_multipart(body, ctype, c)
+                else:
+                    _add_response(body, c)
         return c.envelope(self.service_name, ep.name, ep.kind)
 
 

@@ -22,6 +22,7 @@ from phiwall.errors import LimitError
 from phiwall.extractors import route
 from phiwall.extractors.base import PartCollector
 from phiwall.extractors.base import parse_data_url
+from phiwall.extractors.table import named
 from phiwall.model import EndpointKind
 from phiwall.model import Envelope
 from phiwall.model import Locator
@@ -197,12 +198,13 @@ class GrpcAdapter:
             req.path_only, ("grpc:" + req.path_only.rsplit("/", 1)[-1][:64], EndpointKind.OTHER)
         )
         c = PartCollector()
-        frames = grpc_frames(body, req.header("grpc-encoding"))
-        if req.path_only == "/xai_api.Files/UploadFile":
-            _upload_file(frames, c)
-        else:
-            for n, frame in enumerate(frames):
-                walk_message(frame, c, (n,))
+        with named(endpoint):
+            frames = grpc_frames(body, req.header("grpc-encoding"))
+            if req.path_only == "/xai_api.Files/UploadFile":
+                _upload_file(frames, c)
+            else:
+                for n, frame in enumerate(frames):
+                    walk_message(frame, c, (n,))
         return c.envelope(name, endpoint, kind)
 
 

@@ -29,6 +29,7 @@ from phiwall.extractors.table import Endpoint
 from phiwall.extractors.table import dotted
 from phiwall.extractors.table import file_ref
 from phiwall.extractors.table import match
+from phiwall.extractors.table import named
 from phiwall.extractors.table import need
 from phiwall.extractors.table import table
 from phiwall.model import EndpointKind
@@ -131,10 +132,11 @@ class OpenAIAdapter:
         c = PartCollector()
         ep = classify(req.method, req.path_only)
         if ep is None:
-            shape = collect_any(body, req.content_type, c)
+            shape = collect_any(body, req.header("content-type"), c)
             c.notes.append(f"generic:{shape}")
             return c.envelope(self.service_name, "generic", EndpointKind.OTHER)
-        extract_openai(ep.name, req, body, c)
+        with named(ep.name):
+            extract_openai(ep.name, req, body, c)
         corr = upload_id(req.path_only) if ep.name.startswith("uploads.") else None
         return c.envelope(self.service_name, ep.name, ep.kind, correlation_id=corr)
 

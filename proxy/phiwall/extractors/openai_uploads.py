@@ -17,6 +17,7 @@ from phiwall.extractors.base import PartCollector
 from phiwall.extractors.base import collect_multipart
 from phiwall.extractors.base import load_json
 from phiwall.extractors.base import walk_json
+from phiwall.extractors.table import named
 from phiwall.model import EndpointKind
 from phiwall.model import Envelope
 from phiwall.model import Locator
@@ -50,8 +51,10 @@ class OpenAIUploadsAdapter:
             c.file(body, Locator("body", (), "raw"))
             return c.envelope(name, "uploads.complete", EndpointKind.UPLOAD, correlation_id=step[1])
         if step[0] == "parts":
-            collect_multipart(body, req.header("content-type"), c)
+            with named("uploads.parts"):
+                collect_multipart(body, req.header("content-type"), c)
             return c.envelope(name, "uploads.parts", EndpointKind.UPLOAD, correlation_id=step[1])
         if body.strip():
-            walk_json(load_json(body, f"uploads {step[0]} request body"), c, skip_keys=SKIP_KEYS)
+            with named(f"uploads.{step[0]}"):
+                walk_json(load_json(body, f"uploads.{step[0]} request body"), c, skip_keys=SKIP_KEYS)
         return c.envelope(name, f"uploads.{step[0]}", EndpointKind.UPLOAD, correlation_id=step[1])

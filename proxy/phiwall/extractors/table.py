@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from phiwall.errors import ExtractionError
@@ -76,6 +78,20 @@ def need(cond: bool, endpoint: str, what: str) -> None:
     message names the endpoint and the field, never a value."""
     if not cond:
         raise ExtractionError(f"{endpoint}: unexpected request shape ({what})")
+
+
+@contextmanager
+def named(endpoint: str) -> Iterator[None]:
+    """While a known endpoint's body is taken apart, every ExtractionError names that endpoint. A broken base64
+    value or multipart body is found deep in shared helpers that do not know which endpoint they serve; without
+    the name, the on_error audit event would not say which protocol changed (issue 3: a changed web protocol must
+    show up in the logs, not leak). Messages that already start with the endpoint are left as they are."""
+    try:
+        yield
+    except ExtractionError as e:
+        if str(e).startswith(endpoint):
+            raise
+        raise ExtractionError(f"{endpoint}: {e}") from e
 
 
 def dotted(p: JsonPath) -> str:

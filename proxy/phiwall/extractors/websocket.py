@@ -19,6 +19,7 @@ from phiwall.extractors.base import PartCollector
 from phiwall.extractors.base import collect_any
 from phiwall.extractors.base import try_json
 from phiwall.extractors.base import walk_json
+from phiwall.extractors.table import named
 from phiwall.model import EndpointKind
 from phiwall.model import Envelope
 from phiwall.request import RequestData
@@ -73,10 +74,11 @@ class WebSocketAdapter:
         name = host_service.name if host_service else self.service_name
         endpoint, _ = protocol(req.host, req.path)
         c = PartCollector()
-        doc = try_json(body)
-        if doc is not None:
-            walk_json(doc, c, container="websocket", skip_keys=SKIP_KEYS, strict_b64_keys=frozenset({"file_data"}))
-            return c.envelope(name, endpoint, EndpointKind.CHAT)
-        shape = collect_any(body, "", c, container="websocket")
+        with named(endpoint):
+            doc = try_json(body)
+            if doc is not None:
+                walk_json(doc, c, container="websocket", skip_keys=SKIP_KEYS, strict_b64_keys=frozenset({"file_data"}))
+                return c.envelope(name, endpoint, EndpointKind.CHAT)
+            shape = collect_any(body, "", c, container="websocket")
         c.notes.append(f"generic:{shape}")
         return c.envelope(name, endpoint, EndpointKind.CHAT)
