@@ -145,3 +145,42 @@ async def test_shadow_mode_forwards_but_audits_the_drop_it_would_make(phiwall_ct
     await addon.websocket_message(f)
     assert not f.websocket.messages[-1].dropped
     assert audit(tmp_path)[-1]["verdict"] == "block" and audit(tmp_path)[-1]["applied"] == "none"
+
+
+async def test_responses_websocket_phi_is_dropped_with_an_error_event(phiwall_ctx, tmp_path: Path) -> None:
+    """OpenAI Responses WebSocket mode: a `response.create` with PHI never reaches the service, and the client gets
+    the documented `error` server event carrying our message, so the SDK fails the pending response at once."""
+    addon, _ = phiwall_ctx
+    sent: list[bytes] = []
+    addon._inject = lambda flow, notice: sent.append(notice)  # type: ignore[method-assign]
+    frame = json.dumps({"type": "response.create", "model": "gpt-4o", "input": PHI_PROMPT}).encode()
+    f = ws_flow("api.openai.com", "/v1/responses", [frame])
+    await addon.websocket_message(f)
+    assert f.websocket.messages[-1].dropped
+    [notice] = [json.loads(n) for n in sent]
+    assert notice["type"] == "error" and notice["error"]["code"] == "phi_detected"
+    assert "phiwall blocked" in notice["error"]["message"] and "John" not in notice["error"]["message"]
+    ev = audit(tmp_path)[-1]
+    assert ev["endpoint"] == "ws.responses" and ev["applied"] == "drop" and ev["service"] == "openai_api"
+
+
+async def test_grok_gateway_notice_keeps_the_session(phiwall_ctx) -> None:
+    """grok.com's gateway: the error event is sent in the gateway's envelope with the message's session id, so the
+    page shows it in the conversation it belongs to."""
+    addon, _ = phiwall_ctx
+    sent: list[bytes] = []
+    addon._inject = lambda flow, notice: sent.append(notice)  # type: ignore[method-assign]
+    frame = json.dumps(
+        {
+            "session_id": "S42",
+            "event": {
+                "type": "conversation.item.create",
+                "item": {"x_grok": {"input_chunks": [{"text": {"text": PHI_PROMPT}}]}},
+            },
+        }
+    ).encode()
+    f = ws_flow("grok.com", "/ws/mgw/?uid=u", [frame])
+    await addon.websocket_message(f)
+    [notice] = [json.loads(n) for n in sent]
+    assert notice["session_id"] == "S42" and notice["event"]["type"] == "error"
+    assert "phiwall blocked" in notice["event"]["error"]["message"]

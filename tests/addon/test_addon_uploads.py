@@ -186,3 +186,132 @@ async def test_openai_complete_without_seen_parts_fails_closed(phiwall_ctx) -> N
     )
     assert f.response.status_code == 422
     assert "not seen by phiwall" in f.response.json()["error"]["message"]
+
+
+# -- Gemini resumable: per-upload state, caps, time-to-live, a blocked upload stays blocked -----------------------
+
+GAPI = "https://generativelanguage.googleapis.com"
+
+
+async def google_start(addon: PhiWall, upload_id: str, size: int) -> None:
+    f = await send(
+        addon,
+        flow(
+            "POST",
+            GAPI + "/upload/v1beta/files",
+            b'{"file": {"displayName": "study"}}',
+            {
+                "content-type": "application/json",
+                "x-goog-upload-protocol": "resumable",
+                "x-goog-upload-command": "start",
+                "x-goog-upload-header-content-length": str(size),
+            },
+        ),
+        (
+            200,
+            {
+                "x-goog-upload-url": f"{GAPI}/upload/v1beta/files?upload_id={upload_id}",
+                "x-goog-upload-status": "active",
+            },
+            b"",
+        ),
+    )
+    assert f.response.status_code == 200
+
+
+async def google_chunk(addon: PhiWall, upload_id: str, offset: int, data: bytes, final: bool = False) -> http.HTTPFlow:
+    return await send(
+        addon,
+        flow(
+            "POST",
+            f"{GAPI}/upload/v1beta/files?upload_id={upload_id}",
+            data,
+            {"x-goog-upload-command": "upload, finalize" if final else "upload", "x-goog-upload-offset": str(offset)},
+        ),
+        (200, {"x-goog-upload-status": "final" if final else "active"}, b""),
+    )
+
+
+async def test_a_blocked_first_chunk_keeps_the_rest_of_the_upload_blocked(phiwall_ctx, tmp_path: Path) -> None:
+    """The first chunk's DICOM magic blocks at once; a client that carries on (or retries) gets every later chunk
+    and the finalize refused without inspection, with the first block's reason."""
+    addon, _ = phiwall_ctx
+    dcm = make_dicom()
+    await google_start(addon, "UPBLOCKED1", len(dcm))
+    first = await google_chunk(addon, "UPBLOCKED1", 0, dcm[:200])
+    assert first.response.status_code == 403 and "DICOM" in first.response.json()["error"]["message"]
+    later = await google_chunk(addon, "UPBLOCKED1", 200, dcm[200:400])
+    assert later.response.status_code == 403 and "DICOM" in later.response.json()["error"]["message"]
+    last = await google_chunk(addon, "UPBLOCKED1", 400, dcm[400:], final=True)
+    assert last.response.status_code == 403
+    assert audit(tmp_path)[-1]["rule_ids"] == ["upload-blocked"]
+
+
+async def test_an_upload_over_the_session_cap_fails_closed_with_413(phiwall_ctx) -> None:
+    """A file bigger than phiwall will hold to judge whole is not forwarded unjudged: on_error (413)."""
+    from phiwall.uploads import UploadStore
+
+    addon, _ = phiwall_ctx
+    addon.uploads = UploadStore(max_session_bytes=1000)
+    await google_start(addon, "UPBIG00001", 1500)
+    ok = await google_chunk(addon, "UPBIG00001", 0, b"a" * 800)
+    assert ok.response.status_code == 200
+    over = await google_chunk(addon, "UPBIG00001", 800, b"b" * 700, final=True)
+    assert over.response.status_code == 413
+    assert "more than phiwall holds" in over.response.json()["error"]["message"]
+
+
+async def test_an_expired_upload_session_fails_closed(phiwall_ctx) -> None:
+    """Past the time-to-live the held chunks are dropped; a later chunk meets no session and is refused (422)
+    rather than judged as if it were the whole file."""
+    from phiwall.uploads import UploadStore
+
+    addon, _ = phiwall_ctx
+    now = [1000.0]
+    addon.uploads = UploadStore(ttl=60, clock=lambda: now[0])
+    await google_start(addon, "UPTTL00001", 20)
+    assert (await google_chunk(addon, "UPTTL00001", 0, b"x" * 10)).response.status_code == 200
+    now[0] += 61
+    late = await google_chunk(addon, "UPTTL00001", 10, b"y" * 10, final=True)
+    assert late.response.status_code == 422
+    assert "did not see begin" in late.response.json()["error"]["message"]
+
+
+async def test_openai_parts_and_complete_after_a_blocked_part_stay_blocked(phiwall_ctx) -> None:
+    addon, _ = phiwall_ctx
+    host = "https://api.openai.com"
+    await send(
+        addon,
+        flow(
+            "POST",
+            host + "/v1/uploads",
+            b'{"bytes": 9, "filename": "a", "purpose": "user_data"}',
+            {"content-type": "application/json"},
+        ),
+        (200, {"content-type": "application/json"}, b'{"id": "upload_blk12345", "object": "upload"}'),
+    )
+
+    def part(data: bytes) -> http.HTTPFlow:
+        body = b'--b\r\nContent-Disposition: form-data; name="data"; filename="blob"\r\n\r\n' + data + b"\r\n--b--\r\n"
+        return flow(
+            "POST",
+            host + "/v1/uploads/upload_blk12345/parts",
+            body,
+            {"content-type": "multipart/form-data; boundary=b"},
+        )
+
+    dcm = make_dicom()
+    first = await send(addon, part(dcm[:300]), (200, {"content-type": "application/json"}, b'{"id": "part_1"}'))
+    assert first.response.status_code == 403
+    second = await send(addon, part(dcm[300:]), (200, {"content-type": "application/json"}, b'{"id": "part_2"}'))
+    assert second.response.status_code == 403
+    done = await send(
+        addon,
+        flow(
+            "POST",
+            host + "/v1/uploads/upload_blk12345/complete",
+            b'{"part_ids": ["part_1", "part_2"]}',
+            {"content-type": "application/json"},
+        ),
+    )
+    assert done.response.status_code == 403 and "DICOM" in done.response.json()["error"]["message"]

@@ -1,7 +1,7 @@
 """Issue 3 acceptance, Claude API: the real anthropic SDK through a real `phiwall run` process to a fake Claude
-server. Image and document blocks carrying a DICOM or an X-ray PNG, a PHI prompt, and a DICOM sent with
-`beta.files.upload` are stopped with the SDK raising PermissionDeniedError carrying phiwall's message; benign
-requests reach the server unchanged."""
+server. Image and document blocks carrying a DICOM or an X-ray PNG, a PHI prompt, and a DICOM, an X-ray PNG or a
+text file with PHI sent with `beta.files.upload` are stopped with the SDK raising PermissionDeniedError carrying
+phiwall's message; benign requests reach the server unchanged."""
 
 from __future__ import annotations
 
@@ -18,11 +18,9 @@ from tests.support.samples import BENIGN
 from tests.support.samples import PHI_NOTE
 from tests.support.samples import PHI_PROMPT
 from tests.support.samples import dicom_bytes
-from tests.support.samples import medical_image_detector_ready
 from tests.support.samples import xray_png
 
 pytestmark = pytest.mark.e2e
-READY, NOT_READY_REASON = medical_image_detector_ready()
 MODEL = "claude-sonnet-4-5"
 
 
@@ -122,7 +120,6 @@ def test_plain_text_document_with_phi_is_blocked(proxy: ProxyProcess, up: FakeUp
     assert up.requests == []
 
 
-@pytest.mark.xfail(not READY, reason=NOT_READY_REASON, strict=True)
 def test_image_block_with_xray_png_is_blocked(proxy: ProxyProcess, up: FakeUpstream) -> None:
     content = [
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": _b64(xray_png())}},
@@ -144,7 +141,25 @@ def test_files_upload_of_dicom_is_blocked(proxy: ProxyProcess, up: FakeUpstream)
     assert ev["endpoint"] == "files.create" and ev["endpoint_kind"] == "upload"
 
 
+def test_files_upload_of_xray_png_is_blocked(proxy: ProxyProcess, up: FakeUpstream) -> None:
+    with pytest.raises(anthropic.PermissionDeniedError) as ei:
+        client(proxy).beta.files.upload(file=("chest.png", xray_png(), "image/png"))
+    _blocked(ei)
+    assert up.requests == []
+    ev = proxy.audit_events()[-1]
+    assert ev["endpoint"] == "files.create" and "medical-image" in ev["rule_ids"]
+
+
+def test_files_upload_of_text_with_phi_is_blocked(proxy: ProxyProcess, up: FakeUpstream) -> None:
+    with pytest.raises(anthropic.PermissionDeniedError) as ei:
+        client(proxy).beta.files.upload(file=("discharge.txt", PHI_NOTE.encode(), "text/plain"))
+    msg = _blocked(ei)
+    assert "Jane" not in msg and "55120934" not in msg
+    assert up.requests == []
+
+
 def test_files_upload_of_benign_text_passes(proxy: ProxyProcess, up: FakeUpstream) -> None:
-    f = client(proxy).beta.files.upload(file=("notes.txt", BENIGN.encode(), "text/plain"))
+    sent: list[bytes] = []
+    f = client(proxy, sent).beta.files.upload(file=("notes.txt", BENIGN.encode(), "text/plain"))
     assert f.id == "file_fake01"
-    assert len(up.requests) == 1 and BENIGN.encode() in up.requests[0].body
+    assert len(up.requests) == 1 and up.requests[0].body == sent[0]  # forwarded byte for byte

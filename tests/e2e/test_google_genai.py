@@ -1,7 +1,7 @@
 """Issue 3 acceptance, Gemini API: the real google-genai SDK through a real `phiwall run` process to a fake
-Gemini server. A DICOM, an X-ray PNG and a PHI prompt are stopped with the SDK raising its normal ClientError
-carrying phiwall's message; a benign request reaches the server unchanged. google-genai sends inline bytes as
-URL-safe base64 (spec §10), so these tests also prove that alphabet is decoded."""
+Gemini server. A DICOM, an X-ray PNG and a PHI prompt (inline, and as File API uploads) are stopped with the SDK
+raising its normal ClientError carrying phiwall's message; a benign request reaches the server unchanged.
+google-genai sends inline bytes as URL-safe base64 (spec §10), so these tests also prove that alphabet is decoded."""
 
 from __future__ import annotations
 
@@ -18,13 +18,12 @@ from tests.support import fakes_google
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.proxy import ProxyProcess
 from tests.support.samples import BENIGN
+from tests.support.samples import PHI_NOTE
 from tests.support.samples import PHI_PROMPT
 from tests.support.samples import dicom_bytes
-from tests.support.samples import medical_image_detector_ready
 from tests.support.samples import xray_png
 
 pytestmark = pytest.mark.e2e
-READY, NOT_READY_REASON = medical_image_detector_ready()
 MODEL = "gemini-2.5-flash"
 
 
@@ -37,10 +36,14 @@ def up(fresh_upstream: FakeUpstream) -> FakeUpstream:
 _CLIENTS: list[genai.Client] = []
 
 
-def client(proxy: ProxyProcess) -> genai.Client:
-    """google-genai closes its httpx client when the Client object is collected, so keep every one alive."""
+def client(proxy: ProxyProcess, sent: list[bytes] | None = None) -> genai.Client:
+    """google-genai closes its httpx client when the Client object is collected, so keep every one alive. With
+    `sent`, every request body the SDK puts on the wire is recorded (httpx event hook)."""
     ctx = ssl.create_default_context(cafile=str(proxy.ca))
-    opts = types.HttpOptions(client_args={"proxy": proxy.url, "verify": ctx}, timeout=60_000)
+    args: dict[str, object] = {"proxy": proxy.url, "verify": ctx}
+    if sent is not None:
+        args["event_hooks"] = {"request": [lambda r: sent.append(r.read())]}
+    opts = types.HttpOptions(client_args=args, timeout=60_000)
     c = genai.Client(api_key="test-key", http_options=opts)
     _CLIENTS.append(c)
     return c
@@ -55,11 +58,11 @@ def _blocked(ei: pytest.ExceptionInfo[genai_errors.ClientError]) -> str:
 
 
 def test_benign_generate_content_reaches_server_unchanged(proxy: ProxyProcess, up: FakeUpstream) -> None:
-    r = client(proxy).models.generate_content(model=MODEL, contents=BENIGN)
+    sent: list[bytes] = []
+    r = client(proxy, sent).models.generate_content(model=MODEL, contents=BENIGN)
     assert r.text == fakes_google.ANSWER
-    assert len(up.requests) == 1
-    sent = up.requests[0].json()
-    assert sent["contents"][0]["parts"][0]["text"] == BENIGN
+    assert len(up.requests) == 1 and up.requests[0].body == sent[0]  # forwarded byte for byte
+    assert up.requests[0].json()["contents"][0]["parts"][0]["text"] == BENIGN
     ev = proxy.audit_events()[-1]
     assert ev["verdict"] == "allow" and ev["endpoint"] == "generateContent" and ev["service"] == "gemini_api"
 
@@ -104,7 +107,6 @@ def test_count_tokens_with_phi_is_blocked(proxy: ProxyProcess, up: FakeUpstream)
     assert up.requests == []
 
 
-@pytest.mark.xfail(not READY, reason=NOT_READY_REASON, strict=True)
 def test_inline_xray_png_is_blocked_as_medical_image(proxy: ProxyProcess, up: FakeUpstream) -> None:
     part = types.Part.from_bytes(data=xray_png(), mime_type="image/png")
     with pytest.raises(genai_errors.ClientError) as ei:
@@ -120,6 +122,22 @@ def test_file_api_upload_of_dicom_is_blocked(proxy: ProxyProcess, up: FakeUpstre
         client(proxy).files.upload(file=io.BytesIO(dicom_bytes()), config={"mime_type": "application/dicom"})
     assert "phiwall blocked" in str(ei.value) and "DICOM" in str(ei.value)
     assert [r.headers.get("x-goog-upload-command") for r in up.requests] == ["start"]  # the bytes never left
+
+
+def test_file_api_upload_of_xray_png_is_blocked(proxy: ProxyProcess, up: FakeUpstream) -> None:
+    with pytest.raises(genai_errors.APIError) as ei:
+        client(proxy).files.upload(file=io.BytesIO(xray_png()), config={"mime_type": "image/png"})
+    assert "phiwall blocked" in str(ei.value)
+    assert [r.headers.get("x-goog-upload-command") for r in up.requests] == ["start"]  # the bytes never left
+    ev = proxy.audit_events()[-1]
+    assert ev["verdict"] == "block" and "medical-image" in ev["rule_ids"]
+
+
+def test_file_api_upload_of_text_with_phi_is_blocked(proxy: ProxyProcess, up: FakeUpstream) -> None:
+    with pytest.raises(genai_errors.APIError) as ei:
+        client(proxy).files.upload(file=io.BytesIO(PHI_NOTE.encode()), config={"mime_type": "text/plain"})
+    assert "phiwall blocked" in str(ei.value) and "Jane" not in str(ei.value)
+    assert [r.headers.get("x-goog-upload-command") for r in up.requests] == ["start"]
 
 
 def test_file_api_upload_of_benign_text_passes(proxy: ProxyProcess, up: FakeUpstream) -> None:

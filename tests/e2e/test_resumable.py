@@ -276,6 +276,46 @@ def test_openai_uploads_default_policy_stops_first_part(proxy: ProxyProcess, up:
     assert not any(r.path.endswith("/parts") for r in up.requests)
 
 
+def _upload_chunked(proxy: ProxyProcess, data: bytes, filename: str, mime: str, parts: int = 3) -> object:
+    return oclient(proxy).uploads.upload_file_chunked(
+        file=data,
+        filename=filename,
+        bytes=len(data),
+        mime_type=mime,
+        purpose="user_data",
+        part_size=math.ceil(len(data) / parts),
+    )
+
+
+def test_openai_uploads_xray_png_in_parts_is_blocked(proxy: ProxyProcess, up: FakeUpstream) -> None:
+    """The first part is a PNG cut short, which the early check does not call medical; the parts are held and the
+    assembled PNG is judged at `complete`, which is refused: the file is never created."""
+    from tests.support.samples import xray_png
+
+    _openai_uploads(up)
+    with pytest.raises(openai.PermissionDeniedError) as ei:
+        _upload_chunked(proxy, xray_png(), "chest.png", "image/png")
+    assert "phiwall blocked" in str(ei.value)
+    assert sum(1 for r in up.requests if r.path.endswith("/parts")) == 3
+    assert not any(r.path.endswith("/complete") for r in up.requests)
+    ev = proxy.audit_events()[-1]
+    assert ev["path"].endswith("/complete") and ev["assembled_bytes"] == len(xray_png())
+    assert ev["verdict"] == "block" and "medical-image" in ev["rule_ids"]
+
+
+def test_openai_uploads_text_file_with_phi_is_blocked(proxy: ProxyProcess, up: FakeUpstream) -> None:
+    from tests.support.samples import PHI_NOTE
+
+    _openai_uploads(up)
+    data = (b"Clinic letter.\n" * 40) + PHI_NOTE.encode()  # the identifiers are in the last part only
+    with pytest.raises(openai.PermissionDeniedError) as ei:
+        _upload_chunked(proxy, data, "letter.txt", "text/plain")
+    assert "phiwall blocked" in str(ei.value) and "Jane" not in str(ei.value)
+    assert not any(r.path.endswith("/complete") for r in up.requests)
+    ev = proxy.audit_events()[-1]
+    assert ev["path"].endswith("/complete") and ev["assembled_bytes"] == len(data) and ev["verdict"] == "block"
+
+
 def test_openai_uploads_benign_file_completes(proxy: ProxyProcess, up: FakeUpstream) -> None:
     _openai_uploads(up)
     data = b"Clinic opening hours: Mon-Fri 8-17.\n" * 200

@@ -1,5 +1,5 @@
 """Issue 3 acceptance, ChatGPT web: the two-step upload (register → PUT bytes to the signed blob URL → uploaded →
-conversation) replayed from a fixture built from the spec's shapes, through a real `phiwall run` process. A DICOM
+conversation) replayed from a HAR fixture built from the spec's shapes, through a real `phiwall run` process. A DICOM
 is stopped at the byte-carrying PUT, and the conversation that points at it is stopped too; a benign file and
 question reach the fake servers unchanged."""
 
@@ -21,15 +21,36 @@ from tests.support.samples import dicom_bytes
 
 pytestmark = pytest.mark.e2e
 
-RAW_FIXTURE = (Path(__file__).with_name("fixtures") / "chatgpt_upload.json").read_text()
+RAW_FIXTURE = (Path(__file__).with_name("fixtures") / "chatgpt_upload.har").read_text()
 FIXTURE_FILE_ID = "Q7pWn2XcV9sTfB3kLm8R4d"
 
 
 def load_fixture() -> list[dict[str, Any]]:
-    """The fixture with a fresh file id: ids are unique in real traffic, and the proxy remembers blocked ones."""
+    """The HAR fixture with a fresh file id (ids are unique in real traffic, and the proxy remembers blocked ones),
+    as request/response dicts: JSON bodies parsed (`json`), others as text (`body`), headers as dicts."""
     import uuid
 
-    return json.loads(RAW_FIXTURE.replace(FIXTURE_FILE_ID, uuid.uuid4().hex[:22]))["entries"]
+    har = json.loads(RAW_FIXTURE.replace(FIXTURE_FILE_ID, uuid.uuid4().hex[:22]))
+    return [_entry(e) for e in har["log"]["entries"]]
+
+
+def _entry(e: dict[str, Any]) -> dict[str, Any]:
+    def side(headers: list[dict[str, str]], mime: str, text: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"headers": {h["name"]: h["value"] for h in headers}}
+        if mime.startswith("application/json"):
+            out["json"] = json.loads(text)
+        else:
+            out["body"] = text
+        return out
+
+    rq, rs = e["request"], e["response"]
+    request = {
+        "method": rq["method"],
+        "url": rq["url"],
+        **side(rq["headers"], rq["postData"]["mimeType"], rq["postData"]["text"]),
+    }
+    response = {"status": rs["status"], **side(rs["headers"], rs["content"]["mimeType"], rs["content"]["text"])}
+    return {"request": request, "response": response}
 
 
 def _fill(v: Any, subs: dict[str, Any]) -> Any:

@@ -1,6 +1,7 @@
 """Issue 3 acceptance, xAI native API: the real `xai-sdk` (gRPC over HTTP/2) through a real `phiwall run` process
-to a fake gRPC server. PHI prompts, DICOM and X-ray images (inline and via Files/UploadFile) are stopped with the
-SDK raising its normal PERMISSION_DENIED error carrying phiwall's message; a benign request reaches the server."""
+to a fake gRPC server. PHI (a prompt, a text file), DICOM and X-ray images (inline and via Files/UploadFile) are
+stopped with the SDK raising its normal PERMISSION_DENIED error carrying phiwall's message; a benign request reaches
+the server unchanged."""
 
 from __future__ import annotations
 
@@ -13,15 +14,14 @@ import pytest
 
 from tests.factories import make_dicom
 from tests.support.fake_upstream import FakeUpstream
-from tests.support.samples import medical_image_detector_ready
+from tests.support.samples import BENIGN
+from tests.support.samples import PHI_NOTE
+from tests.support.samples import PHI_PROMPT
 from tests.support.samples import xray_png
 from tests.support.special_upstreams import Specials
 from tests.support.special_upstreams import special_proxy
 
 pytestmark = pytest.mark.e2e
-
-PHI_PROMPT = "Patient John Smith, DOB 03/14/1961, MRN 48213977, has a cough. What could it be?"
-BENIGN = "What does a TSH of 6.2 mIU/L usually mean?"
 
 
 @pytest.fixture(scope="module")
@@ -84,16 +84,15 @@ def test_dicom_as_image_data_url_is_blocked(xai: object, specials: Specials) -> 
 
 
 def test_xray_png_as_image_is_blocked(xai: object, specials: Specials) -> None:
-    ready, why = medical_image_detector_ready()
-    if not ready:
-        pytest.skip(why)
     from xai_sdk.chat import image
 
     url = "data:image/png;base64," + base64.b64encode(xray_png()).decode()
     with pytest.raises(grpc.RpcError) as ei:
         ask(xai, "Is this normal?", image(url))
     assert ei.value.code() == grpc.StatusCode.PERMISSION_DENIED  # type: ignore[attr-defined]
+    assert "phiwall blocked" in ei.value.details()  # type: ignore[attr-defined]
     assert specials.xai.calls == []
+    assert "medical-image" in specials.proxy.audit_events()[-1]["rule_ids"]
 
 
 def test_dicom_file_upload_is_blocked(xai: object, specials: Specials) -> None:
@@ -104,7 +103,30 @@ def test_dicom_file_upload_is_blocked(xai: object, specials: Specials) -> None:
     assert specials.xai.calls == []
 
 
+def test_xray_png_file_upload_is_blocked(xai: object, specials: Specials) -> None:
+    with pytest.raises(grpc.RpcError) as ei:
+        xai.files.upload(xray_png(), filename="chest.png")  # type: ignore[attr-defined]
+    assert ei.value.code() == grpc.StatusCode.PERMISSION_DENIED  # type: ignore[attr-defined]
+    assert "phiwall blocked" in ei.value.details()  # type: ignore[attr-defined]
+    assert specials.xai.calls == []
+    ev = specials.proxy.audit_events()[-1]
+    assert ev["endpoint"] == "files.upload" and "medical-image" in ev["rule_ids"]
+
+
+def test_text_file_with_phi_upload_is_blocked(xai: object, specials: Specials) -> None:
+    with pytest.raises(grpc.RpcError) as ei:
+        xai.files.upload(PHI_NOTE.encode(), filename="discharge.txt")  # type: ignore[attr-defined]
+    assert ei.value.code() == grpc.StatusCode.PERMISSION_DENIED  # type: ignore[attr-defined]
+    assert "phiwall blocked" in ei.value.details() and "Jane" not in ei.value.details()  # type: ignore[attr-defined]
+    assert specials.xai.calls == []
+
+
 def test_benign_file_upload_reaches_server(xai: object, specials: Specials) -> None:
-    f = xai.files.upload(b"Shopping list: eggs, milk, bread.\n", filename="list.txt")  # type: ignore[attr-defined]
+    from xai_sdk.proto.v6 import files_pb2
+
+    data = b"Shopping list: eggs, milk, bread.\n"
+    f = xai.files.upload(data, filename="list.txt")  # type: ignore[attr-defined]
     assert f.id == "file_fake0001"
-    assert specials.xai.calls[0][0] == "/xai_api.Files/UploadFile"
+    method, msgs = specials.xai.calls[0]
+    assert method == "/xai_api.Files/UploadFile"
+    assert b"".join(files_pb2.UploadFileChunk.FromString(m).data for m in msgs) == data  # unchanged

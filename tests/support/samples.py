@@ -38,17 +38,6 @@ def xray_png(size: int = 512) -> bytes:
     return buf.getvalue()
 
 
-def medical_image_detector_ready() -> tuple[bool, str]:
-    """Whether the MEDICAL_IMAGE detector can run here (its model file is built by another engineer)."""
-    try:
-        from importlib import resources
-
-        ok = resources.files("phiwall").joinpath("data/medical_image_model.npz").is_file()
-    except Exception as e:  # noqa: BLE001
-        return False, f"medical_image detector not importable ({type(e).__name__})"
-    return ok, "" if ok else "phiwall/data/medical_image_model.npz (medical_image detector model) is not built yet"
-
-
 def multipart(
     fields: list[tuple[str, str | None, str | None, bytes]], boundary: str = "----phiwallTestB7x"
 ) -> tuple[bytes, str]:

@@ -1,7 +1,8 @@
 """Fake upstreams that FakeUpstream (HTTP/1.1) cannot play: a gRPC server over TLS + HTTP/2 standing in for
 api.x.ai (xai_api.Chat/GetCompletion, xai_api.Files/UploadFile), and a WebSocket server standing in for grok.com's
-gateway. Plus one `phiwall run` process whose redirect map sends api.x.ai and grok.com to them (every other host to
-the session's FakeUpstream), started once per test session and shared by the modules that need it.
+gateway. Plus one `phiwall run` process whose redirect map sends api.x.ai and grok.com's WebSocket handshakes to
+them (every other host, and grok.com's plain HTTPS requests, to the session's FakeUpstream), started once per test
+session and shared by the modules that need it.
 
 Both servers only record what arrives and answer in the service's shape; they are the only fakes.
 """
@@ -147,7 +148,7 @@ def special_proxy(home: Path, pki: tuple[Path, Path, Path], upstream_port: int) 
         ws = start_fake_grok_ws(cert, key)
         mapping = {h: upstream_port for h in SERVICE_HOSTS}
         mapping["api.x.ai"] = xai.port
-        mapping["grok.com"] = ws.port
+        mapping["ws:grok.com"] = ws.port  # grok.com's plain HTTPS requests (uploads) go to the FakeUpstream
         proxy = start_proxy(home, mapping, ca)
         atexit.register(proxy.stop)
         _started["s"] = Specials(proxy, xai, ws)

@@ -262,6 +262,103 @@ def claude_entries() -> list[dict[str, Any]]:
     ]
 
 
+# -- multi-request flows (replayed in order; a placeholder is filled from an earlier response) -----------------------
+
+UPLOAD_URL = "{UPLOAD_URL}"  # the `x-goog-upload-url` the resumable start response returned
+FILE_ID = "{FILE_ID}"  # the `fileMetadata.fileMetadataId` grok.com's upload response returned
+GEMINI_PUSH = "https://push.clients6.google.com/upload/"
+GROK_WS = "wss://grok.com/ws/mgw/?uid=00000000-0000-4000-8000-00000000000a"
+
+
+def gemini_upload_flow(file: bytes, filename: str, mime: str, prompt: str) -> list[dict[str, Any]]:
+    """The Gemini web app attaching a file (spec §3.3, upload variant B, what the browser does): a resumable
+    `start` whose body is the form key `File name: …`, one `upload, finalize` carrying the raw bytes under a
+    lying `application/x-www-form-urlencoded` type, then StreamGenerate whose `f.req` points at the returned
+    `/contrib_service/…` reference."""
+    hdr = {
+        "push-id": "feeds/mcudyrk2a4khkz",
+        "x-tenant-id": "bard-storage",
+        "origin": "https://gemini.google.com",
+        "x-goog-upload-protocol": "resumable",
+    }
+    start = {**hdr, "x-goog-upload-command": "start", "x-goog-upload-header-content-length": str(len(file))}
+    finalize = {**hdr, "x-goog-upload-command": "upload, finalize", "x-goog-upload-offset": "0"}
+    sg = {"x-same-domain": "1", "origin": "https://gemini.google.com"}
+    return [
+        _entry(
+            "gemini-web upload start",
+            "flow",
+            "POST",
+            GEMINI_PUSH,
+            FORM,
+            urlencode({f"File name: {filename}": ""}).encode(),
+            start,
+        ),
+        _entry("gemini-web upload, finalize", "flow", "POST", UPLOAD_URL, FORM, file, finalize),
+        _entry(
+            "gemini-web StreamGenerate",
+            "flow",
+            "POST",
+            GEMINI_SG,
+            FORM,
+            gemini_f_req(prompt, [[[REF, 1, None, mime], filename]]),
+            sg,
+        ),
+    ]
+
+
+def grok_item(text: str, file_id: str | None = None) -> str:
+    """A grok.com gateway `conversation.item.create` frame (spec §4.2); a file is mentioned in the input chunks
+    and listed in `file_attachment_ids` twice (item and event), as the app sends it."""
+    chunks: list[dict[str, Any]] = [{"text": {"text": text}}]
+    ids = []
+    if file_id:
+        chunks.insert(0, {"mention": {"target": {"file_mention": {"file_id": file_id}}}})
+        ids = [file_id]
+    return json.dumps(
+        {
+            "session_id": "S1",
+            "event": {
+                "type": "conversation.item.create",
+                "event_id": "evt_msg_1",
+                "item": {
+                    "type": "message",
+                    "role": "user",
+                    "x_grok": {"client_message_id": "c1", "input_chunks": chunks},
+                    "file_attachment_ids": ids,
+                },
+                "file_attachment_ids": ids,
+            },
+        }
+    )
+
+
+GROK_SESSION_CREATE = json.dumps(
+    {"event": {"type": "session.create", "event_id": "evt_init_1", "session": {"model": "grok-4"}}}
+)
+
+
+def grok_upload_ws_flow(file: bytes, filename: str, mime: str, prompt: str) -> list[dict[str, Any]]:
+    """grok.com attaching a file (spec §4.2, 2026-08): the multipart v2 upload, then the gateway WebSocket with the
+    message that mentions the upload's `fileMetadataId`. The WebSocket entry carries its client frames in Chrome's
+    HAR extension field `_webSocketMessages`."""
+    body, ctype = multipart([("file", filename, mime, file)])
+    ws = _entry("grok.com gateway WebSocket", "flow", "GET", GROK_WS, "", b"")
+    del ws["request"]["postData"]
+    ws["request"]["headers"] = [
+        {"name": "upgrade", "value": "websocket"},
+        {"name": "origin", "value": "https://grok.com"},
+    ]
+    ws["_webSocketMessages"] = [
+        {"type": "send", "time": 0.0, "opcode": 1, "data": GROK_SESSION_CREATE},
+        {"type": "send", "time": 0.1, "opcode": 1, "data": grok_item(prompt, FILE_ID)},
+    ]
+    return [
+        _entry("grok.com upload v2", "flow", "POST", "https://grok.com/http/upload-file-v2/direct", ctype, body),
+        ws,
+    ]
+
+
 def all_entries() -> list[dict[str, Any]]:
     return gemini_entries() + grok_entries() + x_entries() + claude_entries()
 
