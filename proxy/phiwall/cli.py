@@ -342,8 +342,6 @@ def cmd_policy_schema(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from phiwall import digest
     from phiwall import replay as rp
-    from phiwall.identity import IdentityConfig
-    from phiwall.identity import IdentityResolver
     from phiwall.policy import load_policy
 
     missing = [p for p in args.inputs if not Path(p).is_file()]
@@ -351,24 +349,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"phiwall: no such file: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        source = load_policy(args.policy)
-        other = load_policy(args.compare) if args.compare else None
-        ident = None
-        if args.groups_file or args.user_header or args.groups_header:
-            ident = IdentityResolver(
-                IdentityConfig.parse(args.groups_file, args.user_header, args.groups_header, args.trusted_proxies)
-            )
+        ident = rp.IdentityOptions(args.groups_file, args.user_header, args.groups_header, args.trusted_proxies)
+        main_r = rp.Replayer(load_policy(args.policy), ident)
+        other_r = rp.Replayer(load_policy(args.compare), ident) if args.compare else None
         records = rp.read_inputs([Path(p) for p in args.inputs])
+        digest.set_key(digest.load_or_create_secret(home.default_secret_file()))
+        report = rp.replay(records, main_r, other_r, args.progress)
     except PolicyError as e:
         print(f"phiwall: {e}", file=sys.stderr)
         return EXIT_USAGE
-    digest.set_key(digest.load_or_create_secret(home.default_secret_file()))
-    main_r = rp.Replayer(source, ident)
-    other_r = None
-    if other is not None:
-        same = _same_detectors(source, other)
-        other_r = rp.Replayer(other, ident, main_r.pipeline.detectors if same else None)
-    report = rp.replay(records, main_r, other_r, args.progress)
     if args.json:
         for row in report["requests"]:
             print(json.dumps(row), flush=False)
@@ -383,13 +372,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
         Path(args.html).write_text(render_html(report), encoding="utf-8")
         print(f"phiwall: HTML report written to {args.html}", file=sys.stderr)
     return EXIT_OK
-
-
-def _same_detectors(a: Any, b: Any) -> bool:
-    """Whether two policies build identical detectors, so a --compare run can share them."""
-    from phiwall.policy import Policy
-
-    return Policy(a).detector_options() == Policy(b).detector_options()
 
 
 if __name__ == "__main__":

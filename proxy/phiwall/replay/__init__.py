@@ -1,280 +1,298 @@
 """`phiwall replay`: run recorded traffic (mitmproxy flow files, browser HAR exports) through a policy, offline.
 
-A privacy officer must show, before switching a rule on, what it would have done to last week's traffic. Replay
-takes every recorded request, routes it exactly as the proxy does (unguarded hosts pass through uninspected,
-bodies over the size limit get on_error), runs the same adapters, detectors and policy in this process, and
-reports per request: verdict, rule ids, finding types and counts, service and endpoint. Nothing is sent anywhere,
-and the report carries no PHI: URLs lose their query string, findings are entity counts.
+A privacy officer must show, before switching a rule on, what it would have done to last week's traffic. The
+answer is only worth something if it is the answer the proxy would give, so replay does not re-implement the
+proxy: it hands every recorded flow to the real `PhiWall` addon, inside a mitmproxy master that has no proxy
+server (so nothing can be sent anywhere), with inline inspection and an in-memory audit sink. Each audit event
+the addon writes becomes a report row; a flow the addon leaves alone (not a chatbot host) is `passthrough`.
+
+The addon sees the hooks in the proxy's order: `requestheaders`, `request`, then, when it let the request
+through, the recorded response (`responseheaders`, `response`: upload URLs, session ids and file ids come from
+responses) and the recorded WebSocket messages. So multi-request uploads, references to blocked files, gRPC
+and WebSocket chats get the live verdicts. A body over the policy's `max_body_bytes` is refused the way
+mitmproxy's `body_size_limit` (which `phiwall run` sets to it) refuses it: before the addon reads it.
+
+The report carries no PHI: URLs lose their query string, findings are entity counts, reasons are the audit
+trail's PHI-free texts; no audit file is written.
 """
 
 from __future__ import annotations
 
-import base64
-import json
+import asyncio
+import os
 import sys
-import time
 from collections import Counter
-from collections.abc import Iterable
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from typing import Protocol
 
 from phiwall.errors import PolicyError
-from phiwall.extractors import route
-from phiwall.identity import IdentityResolver
-from phiwall.identity import Requester
-from phiwall.policy import Policy
+from phiwall.identity import resolver_for
 from phiwall.policy import PolicySource
-from phiwall.request import RequestData
+from phiwall.replay.inputs import Recorded
+from phiwall.replay.inputs import read_flows
+from phiwall.replay.inputs import read_har
+from phiwall.replay.inputs import read_inputs
 
-PASSTHROUGH = "passthrough"  # not a chatbot host: the proxy leaves it alone, so replay does too
+PASSTHROUGH = "passthrough"  # not a chatbot host (or path): the proxy leaves it alone, so replay does too
+NOT_REACHED = "not reached"  # with --compare: a WebSocket message the other policy never let the chat reach
+
+# mitmproxy's own refusal text (proxy/layers/http): the addon's error hook recognises it.
+_BODY_SIZE_LIMIT_ERROR = "Request body exceeds mitmproxy's body_size_limit."
 
 
 @dataclass(frozen=True, slots=True)
-class Recorded:
-    """One recorded request, as the proxy would have seen it."""
+class IdentityOptions:
+    """The proxy's identity options (phiwall_groups_file, phiwall_user_header, phiwall_groups_header,
+    phiwall_trusted_proxies), so a replay resolves users and groups as the gateway does."""
 
-    index: int
-    source: str  # input file name
-    req: RequestData
-    ts: float | None  # when it was sent (epoch seconds), if the recording says
-    proxyauth_user: str | None = None
-
-
-def _split_url(url: str) -> tuple[str, str, int, str]:
-    u = urlsplit(url)
-    scheme = u.scheme or "https"
-    port = u.port or (443 if scheme in ("https", "wss") else 80)
-    path = (u.path or "/") + (f"?{u.query}" if u.query else "")
-    return scheme, (u.hostname or ""), port, path
+    groups_file: str = ""
+    user_header: str = ""
+    groups_header: str = ""
+    trusted_proxies: str = ""
 
 
-def _har_body(post: dict[str, Any] | None) -> bytes:
-    """A HAR postData as bytes: `text` (base64 when `encoding` says so, as some exporters write binary bodies), or
-    urlencoded `params` when only those were recorded."""
-    if not post:
-        return b""
-    text = post.get("text")
-    if text is not None:
-        if post.get("encoding") == "base64":
-            return base64.b64decode(text)
-        return str(text).encode("utf-8", "surrogateescape")
-    params = post.get("params") or []
-    if params:
-        from urllib.parse import urlencode
-
-        return urlencode([(p.get("name", ""), p.get("value", "")) for p in params]).encode()
-    return b""
+class Tick(Protocol):
+    def __call__(self, n: int = 1) -> object: ...
 
 
-def _iso_ts(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def read_har(path: Path, start: int = 0) -> Iterator[Recorded]:
-    """Requests of a HAR file (browser export or `mitmdump --set hardump=`)."""
-    try:
-        doc = json.loads(path.read_bytes().decode("utf-8-sig"))
-        entries = doc["log"]["entries"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise PolicyError(f"{path}: not a HAR file ({type(e).__name__}); export it again from the browser") from None
-    for i, entry in enumerate(entries):
-        r = entry.get("request") or {}
-        scheme, host, port, p = _split_url(str(r.get("url", "")))
-        headers = tuple((str(h.get("name", "")), str(h.get("value", ""))) for h in r.get("headers") or [])
-        headers = tuple(h for h in headers if not h[0].startswith(":"))  # HTTP/2 pseudo-headers
-        req = RequestData(
-            method=str(r.get("method", "GET")).upper(),
-            scheme=scheme,
-            host=host,
-            port=port,
-            path=p,
-            headers=headers,
-            raw_body=_har_body(r.get("postData")),
-            flow_id=f"har-{start + i}",
-        )
-        client = str(entry.get("_clientAddress") or "")  # not standard HAR; written by phiwall's own exports
-        if client:
-            req = _with_client(req, client)
-        yield Recorded(start + i, path.name, req, _iso_ts(entry.get("startedDateTime")))
-
-
-def _with_client(req: RequestData, client: str) -> RequestData:
-    from dataclasses import replace
-
-    return replace(req, who=Requester(client=client))
-
-
-def read_flows(path: Path, start: int = 0) -> Iterator[Recorded]:
-    """HTTP requests of a mitmproxy flow file (`mitmdump -w`); other flow types are skipped."""
-    from mitmproxy import exceptions
-    from mitmproxy import http
-    from mitmproxy import io
-
-    i = start
-    with path.open("rb") as fh:
-        try:
-            for f in io.FlowReader(fh).stream():
-                if not isinstance(f, http.HTTPFlow):
-                    continue
-                r = f.request
-                peer = f.client_conn.peername
-                auth = f.metadata.get("proxyauth")
-                user = str(auth[0]) if isinstance(auth, tuple) and auth else None
-                req = RequestData(
-                    method=r.method,
-                    scheme=r.scheme,
-                    host=r.pretty_host,
-                    port=r.port,
-                    path=r.path,
-                    headers=tuple((k, v) for k, v in r.headers.items(multi=True)),
-                    raw_body=r.raw_content or b"",
-                    who=Requester(client=peer[0] if peer else ""),
-                    flow_id=f.id,
-                )
-                yield Recorded(i, path.name, req, r.timestamp_start, user)
-                i += 1
-        except exceptions.FlowReadException as e:
-            raise PolicyError(f"{path}: not a readable mitmproxy flow file ({e})") from None
-
-
-def read_inputs(paths: Iterable[Path]) -> list[Recorded]:
-    """All requests of all inputs, in input order. HAR is recognised by content (a JSON object), not by name."""
-    out: list[Recorded] = []
-    for p in paths:
-        try:
-            with p.open("rb") as fh:
-                head = fh.read(4).lstrip(b"\xef\xbb\xbf")
-        except OSError as e:
-            raise PolicyError(f"{p}: cannot read ({e.strerror})") from None
-        reader = read_har if head.lstrip().startswith(b"{") else read_flows
-        out.extend(reader(p, len(out)))
-    return out
-
-
-def _url(req: RequestData) -> str:
-    """The request URL without query string (signed URLs and search parameters can carry identifiers)."""
-    default = 443 if req.scheme == "https" else 80
-    port = "" if req.port == default else f":{req.port}"
-    return f"{req.scheme}://{req.host}{port}{req.path_only}"
-
-
-@dataclass
 class Replayer:
-    """Runs recorded requests through one policy with the proxy's own routing, limits and pipeline."""
+    """Runs recorded flows through one policy with the real addon (see the module docstring)."""
 
-    source: PolicySource
-    identity: IdentityResolver | None = None
-    detectors: dict[str, Any] | None = None
+    def __init__(self, source: PolicySource, identity: IdentityOptions | None = None) -> None:
+        self.source = source
+        self.identity = identity or IdentityOptions()
+        i = self.identity
+        resolver_for(i.groups_file, i.user_header, i.groups_header, i.trusted_proxies)  # PolicyError when bad
+        if source.path.startswith("<"):
+            raise PolicyError(f"{source.path}: replay needs the policy as a file, as the proxy loads it")
 
-    def __post_init__(self) -> None:
-        from phiwall.pipeline import Pipeline
+    def run(self, records: list[Recorded], tick: Tick | None = None) -> list[dict[str, Any]]:
+        """One row per audited request or WebSocket message (and per passthrough flow), in input order."""
+        return asyncio.run(self._run(records, tick or (lambda n=1: None)))
 
-        self.policy = Policy(self.source)
-        self.pipeline = Pipeline(self.policy, self.detectors)
-
-    def who(self, rec: Recorded) -> Requester:
-        client = rec.req.who.client
-        if self.identity is not None:
-            return self.identity.resolve(client, rec.proxyauth_user, rec.req.headers, host=rec.req.host)
-        return Requester(client=client, user=rec.proxyauth_user, host=rec.req.host)
-
-    def inspect(self, rec: Recorded) -> dict[str, Any]:
-        from dataclasses import replace
-
-        req = rec.req
-        row: dict[str, Any] = {
-            "index": rec.index,
-            "url": _url(req),
-            "method": req.method,
-            "host": req.host,
-            "ts": datetime.fromtimestamp(rec.ts, UTC).isoformat(timespec="milliseconds") if rec.ts else None,
+    def _options(self) -> dict[str, Any]:
+        i = self.identity
+        return {
+            "phiwall_policy": self.source.path,
+            "phiwall_mode": "enforce",  # what the policy would have done, not what shadow mode would audit
+            "phiwall_inline": True,  # no worker processes: one process, nothing listening, nothing sent
+            "phiwall_reload_seconds": 0.0,
+            "phiwall_audit_file": os.devnull,  # replaced by the in-memory sink below: nothing written at rest
+            "phiwall_groups_file": i.groups_file,
+            "phiwall_user_header": i.user_header,
+            "phiwall_groups_header": i.groups_header,
+            "phiwall_trusted_proxies": i.trusted_proxies,
         }
-        service = route(req.host)
-        if service is None:
-            row.update(service=None, endpoint=None, kind=None, verdict=PASSTHROUGH, rule_ids=[], findings={})
-            return row
-        t0 = time.perf_counter()
-        limit = self.policy.max_body_bytes
-        if len(req.raw_body) > limit:
-            reason = f"the request body is {len(req.raw_body)} bytes, over this policy's {limit}-byte limit"
-            d = self.policy.error_decision(service.name, reason, kind="limit")
-            row.update(service=service.name, endpoint=None, kind=None)
+
+    async def _run(self, records: list[Recorded], tick: Tick) -> list[dict[str, Any]]:
+        from mitmproxy import exceptions
+        from mitmproxy import options
+        from mitmproxy.addons.proxyserver import Proxyserver
+        from mitmproxy.master import Master
+
+        from phiwall.addon import PhiWall
+        from phiwall.audit import JsonlAudit
+        from phiwall.audit import MemoryAudit
+
+        opts = options.Options()
+        master = Master(opts, event_loop=asyncio.get_running_loop())
+        addon = PhiWall()
+        try:
+            # Proxyserver only declares the proxy's options (body_size_limit, stream_large_bodies...); it is never
+            # started, so no socket is opened. Setting the options configures both, as mitmdump's startup does.
+            master.addons.add(Proxyserver(), addon)
+            try:
+                opts.update(**self._options())
+            except exceptions.OptionsError as e:
+                raise PolicyError(str(e)) from None
+            if addon.source is None or addon.source.sha256 != self.source.sha256:
+                raise PolicyError(f"{self.source.path}: the policy changed while replay was starting; run it again")
+            if isinstance(addon.audit, JsonlAudit):
+                addon.audit.close()
+            sink = MemoryAudit()
+            addon.audit = sink
+            rows: list[dict[str, Any]] = []
+            for rec in records:
+                rows.extend(await self._one(addon, sink, rec))
+                tick()
+            for n, row in enumerate(rows):
+                row["index"] = n
+            return rows
+        finally:
+            master.addons.clear()
+            legacy = getattr(master, "_legacy_log_events", None)
+            if legacy is not None:
+                legacy.uninstall()  # its handler would post to this loop after it closed
+
+    async def _one(self, addon: Any, sink: Any, rec: Recorded) -> list[dict[str, Any]]:
+        """Feed one recorded flow to the addon in the proxy's hook order; the audit events it wrote are the rows."""
+        from mitmproxy import flow as mflow
+
+        f = rec.flow.copy()
+        recorded_response, websocket = f.response, f.websocket
+        f.response, f.websocket, f.error = None, None, None
+        f.live = True
+        f.metadata.pop("phiwall", None)  # a recording made through phiwall carries its verdicts: judge afresh
+        del sink.events[:]
+        addon.requestheaders(f)
+        raw = f.request.raw_content or b""
+        if addon.policy is not None and len(raw) > addon.policy.max_body_bytes:
+            f.error = mflow.Error(_BODY_SIZE_LIMIT_ERROR)
+            addon.error(f)
         else:
-            ins = self.pipeline.inspect_request(replace(req, who=self.who(rec)), service)
-            d = ins.decision
-            row.update(service=ins.service, endpoint=ins.endpoint, kind=ins.kind)
-        row.update(
-            verdict=str(d.verdict),
-            rule_ids=list(d.rule_ids),
-            findings=d.entity_counts(),
-            ms=round((time.perf_counter() - t0) * 1000, 2),
-        )
-        if d.error:
-            row["error"] = d.error
-        return row
+            await addon.request(f)
+            if f.response is None and recorded_response is not None:
+                f.response = recorded_response
+                addon.responseheaders(f)
+                addon.response(f)
+                if websocket is not None and recorded_response.status_code == 101:
+                    messages = list(websocket.messages)
+                    websocket.messages = []
+                    f.websocket = websocket
+                    for m in messages:
+                        websocket.messages.append(m)
+                        await addon.websocket_message(f)
+        events = [e for e in sink.events if e.get("event") == "inspection"]
+        base = _base_row(rec, f)
+        if not events:
+            meta = f.metadata.get("phiwall")
+            if meta is None:
+                return [{**base, "service": None, "endpoint": None, "kind": None, "verdict": PASSTHROUGH,
+                         "rule_ids": [], "findings": {}}]  # fmt: skip
+            # A guarded request answered without an audit event (the addon's last-resort internal-error answer).
+            verdict = str(meta.get("verdict") or ("block" if f.response is not None else "allow"))
+            return [{**base, "service": meta.get("service"), "endpoint": meta.get("endpoint"), "kind": None,
+                     "verdict": verdict, "rule_ids": list(meta.get("rule_ids") or ()), "findings": {},
+                     "error": "no audit event (internal error)"}]  # fmt: skip
+        return [_row(base, ev) for ev in events]
 
 
-def progress(items: list[Recorded], enabled: bool | None = None) -> Iterable[Recorded]:
-    """A progress bar on stderr for long inputs (only when stderr is a terminal, unless forced)."""
-    show = sys.stderr.isatty() if enabled is None else enabled
-    if not show or len(items) < 20:
-        return items
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover - tqdm is a dependency of the CLI extras
-        return items
-    return tqdm(items, desc="replay", unit="req", file=sys.stderr, leave=False)
+def _url(f: Any) -> str:
+    """The request URL without query string (signed URLs and search parameters can carry identifiers)."""
+    r = f.request
+    default = 443 if r.scheme in ("https", "wss") else 80
+    port = "" if r.port == default else f":{r.port}"
+    return f"{r.scheme}://{r.pretty_host}{port}{r.path.split('?', 1)[0].split('#', 1)[0]}"
+
+
+def _base_row(rec: Recorded, f: Any) -> dict[str, Any]:
+    ts = rec.ts
+    return {
+        "index": 0,
+        "flow": rec.index,
+        "url": _url(f),
+        "method": f.request.method,
+        "host": f.request.pretty_host,
+        "ts": datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds") if ts else None,
+    }
+
+
+def _row(base: dict[str, Any], ev: dict[str, Any]) -> dict[str, Any]:
+    row = {
+        **base,
+        "method": ev.get("method", base["method"]),
+        "service": ev.get("service"),
+        "endpoint": ev.get("endpoint"),
+        "kind": ev.get("endpoint_kind"),
+        "verdict": ev["verdict"],
+        "rule_ids": list(ev.get("rule_ids") or ()),
+        "findings": dict(ev.get("entity_counts") or {}),
+        "ms": ev.get("latency_ms"),
+    }
+    if ev.get("websocket"):
+        row["websocket_message"] = ev.get("message")
+    if ev.get("error"):  # the audit trail's PHI-free reason: why on_error decided, or a note (a held chunk)
+        row["error" if "on_error" in row["rule_ids"] else "note"] = ev["error"]
+    return row
+
+
+def _key(row: dict[str, Any]) -> tuple[int, int | None]:
+    return row["flow"], row.get("websocket_message")
+
+
+class _Bar:
+    """A progress bar on stderr for long inputs: tqdm when stderr is a terminal (or when asked)."""
+
+    def __init__(self, total: int, enabled: bool | None) -> None:
+        show = sys.stderr.isatty() if enabled is None else enabled
+        self._bar: Any = None
+        if show and total >= 20:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc="replay", unit="req", file=sys.stderr, mininterval=0.2)
+
+    def __call__(self, n: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 def replay(
     records: list[Recorded], main: Replayer, other: Replayer | None = None, show_progress: bool | None = None
 ) -> dict[str, Any]:
     """The report: one row per request in input order, totals, and (with `other`) the requests whose verdict
-    differs between the two policies."""
-    rows = []
-    changes = []
-    for rec in progress(records, show_progress):
-        row = main.inspect(rec)
-        if other is not None:
-            alt = other.inspect(rec)
-            row["compare"] = {"verdict": alt["verdict"], "rule_ids": alt["rule_ids"]}
-            if alt["verdict"] != row["verdict"]:
-                changes.append(
-                    {
-                        "index": row["index"],
-                        "url": row["url"],
-                        "method": row["method"],
-                        "service": row["service"],
-                        "verdict": row["verdict"],
-                        "other_verdict": alt["verdict"],
-                        "rule_ids": row["rule_ids"],
-                        "other_rule_ids": alt["rule_ids"],
-                    }
-                )
-        rows.append(row)
+    differs between the two policies (each policy replays the whole input on its own addon, so upload state
+    follows each policy's own verdicts)."""
+    bar = _Bar(len(records) * (2 if other is not None else 1), show_progress)
+    try:
+        rows = main.run(records, bar)
+        alt_rows = other.run(records, bar) if other is not None else None
+    finally:
+        bar.close()
     report: dict[str, Any] = {
-        "policy": {"id": main.source.model.id, "path": main.source.path, "sha256": main.source.sha256[:16]},
+        "policy": _policy_head(main.source),
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "requests": rows,
         "totals": totals(rows),
     }
-    if other is not None:
-        report["compare"] = {
-            "policy": {"id": other.source.model.id, "path": other.source.path, "sha256": other.source.sha256[:16]},
-            "changes": changes,
-            "totals": totals([{**r, **r["compare"]} for r in rows]),
-        }
+    if other is not None and alt_rows is not None:
+        report["compare"] = _compare(rows, alt_rows, other.source)
     return report
+
+
+def _policy_head(source: PolicySource) -> dict[str, Any]:
+    return {"id": source.model.id, "path": source.path, "sha256": source.sha256[:16]}
+
+
+def _compare(rows: list[dict[str, Any]], alt_rows: list[dict[str, Any]], source: PolicySource) -> dict[str, Any]:
+    """Join the two runs request by request (WebSocket messages by their index in the chat) and list exactly
+    the rows whose verdict differs; a message one policy never let through has the verdict `not reached`."""
+    alt = {_key(r): r for r in alt_rows}
+    changes = []
+    for row in rows:
+        a = alt.pop(_key(row), None)
+        other_verdict, other_rules = (a["verdict"], a["rule_ids"]) if a else (NOT_REACHED, [])
+        row["compare"] = {"verdict": other_verdict, "rule_ids": other_rules}
+        if other_verdict != row["verdict"]:
+            changes.append(_change(row, row["verdict"], row["rule_ids"], other_verdict, other_rules))
+    for a in alt.values():  # reached only under the other policy
+        changes.append(_change(a, NOT_REACHED, [], a["verdict"], a["rule_ids"]))
+    changes.sort(key=lambda c: (c["flow"], c.get("websocket_message") or -1))
+    compared = [{**r, **r["compare"]} for r in rows] + list(alt.values())
+    return {"policy": _policy_head(source), "changes": changes, "totals": totals(compared)}
+
+
+def _change(row: dict[str, Any], verdict: str, rules: list[str], other: str, other_rules: list[str]) -> dict[str, Any]:
+    out = {
+        "index": row["index"],
+        "flow": row["flow"],
+        "url": row["url"],
+        "method": row["method"],
+        "service": row["service"],
+        "verdict": verdict,
+        "other_verdict": other,
+        "rule_ids": rules,
+        "other_rule_ids": other_rules,
+    }
+    if row.get("websocket_message") is not None:
+        out["websocket_message"] = row["websocket_message"]
+    return out
 
 
 def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -329,7 +347,9 @@ def format_table(report: dict[str, Any]) -> str:
 
 
 __all__ = [
+    "NOT_REACHED",
     "PASSTHROUGH",
+    "IdentityOptions",
     "Recorded",
     "Replayer",
     "format_table",
