@@ -177,3 +177,53 @@ def test_allow_listed_eponym_and_deny_listed_term_through_the_real_detector() ->
     pipe = Pipeline(p)
     assert pipe.inspect_text("Is IVIG still first line in Kawasaki disease?").decision.verdict == Verdict.ALLOW
     assert pipe.inspect_text("Please summarise the visit of Quixotl today.").decision.rule_ids == ("r",)
+
+
+IMG = Part("p4", PartKind.FILE, Locator("json", ("messages", 0, "content", 1, "image_url")), data=b"x",
+           media_type="image/png")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "when,findings,fires",
+    [
+        ("{detectors: [face], entities: [PERSON]}", [Finding("text_phi", "PERSON", "p0", 1.0)], False),
+        ("{detectors: [text_phi], entities: [PERSON]}", [Finding("text_phi", "PERSON", "p0", 1.0)], True),
+        ("{parts: [file], entities: [PERSON]}", [f("PERSON")], False),
+        ("{parts: [file], entities: [PERSON]}", [f("PERSON", "p4")], True),
+        ("{media_types: ['image/*']}", [f("MEDICAL_IMAGE", "p4")], True),
+        ("{media_types: ['image/*']}", [f("DICOM_FILE", "p1")], False),
+        ("{media_types: [application/dicom], entities: [DICOM_FILE]}", [f("DICOM_FILE", "p1")], True),
+        ("{entities: ['DICOM_TAG:Patient*']}", [f("DICOM_TAG:PatientName", "p1")], True),
+        ("{entities: ['DICOM_TAG:Patient*']}", [f("DICOM_TAG:StudyDate", "p1")], False),
+        ("{in_container: false, entities: [DICOM_FILE]}", [f("DICOM_FILE", "p3")], False),
+        ("{in_container: false, entities: [DICOM_FILE]}", [f("DICOM_FILE", "p1")], True),
+        ("{paths: ['json:messages.*'], entities: [MEDICAL_IMAGE]}", [f("MEDICAL_IMAGE", "p4")], True),
+        ("{modalities: [xray], entities: [MEDICAL_IMAGE]}", [f("MEDICAL_IMAGE", "p4", modality="XRAY")], True),
+        ("{modalities: [xray], entities: [MEDICAL_IMAGE]}", [f("MEDICAL_IMAGE", "p4", modality="ct")], False),
+        ("{entities: [MEDICAL_IMAGE], min_score: 0.8}", [f("MEDICAL_IMAGE", "p4", score=0.79)], False),
+    ],
+)
+def test_evidence_matchers(when: str, findings: list[Finding], fires: bool) -> None:
+    p = policy(f"rules: [{{id: r, action: block, when: {when}}}]\n")
+    e = env(TEXT, DCM, ZIP, MEMBER, IMG, kind=EndpointKind.UPLOAD)
+    assert (p.evaluate(e, findings).verdict == Verdict.BLOCK) is fires
+
+
+@pytest.mark.parametrize(
+    "condition,attrs,fires",
+    [
+        ("{field: Modality, equals: us}", (("Modality", "US"),), True),  # case-insensitive
+        ("{field: Modality, notequals: US}", (("Modality", "CT"),), True),
+        ("{field: Modality, notequals: US}", (("Modality", "US"),), False),
+        ("{field: ImageType, contains: DERIVED}", (("ImageType", "DERIVED\\SECONDARY"),), True),
+        ("{field: ImageType, contains: DERIVED}", (), False),
+        ("{field: BodyPartExamined, present: true}", (("BodyPartExamined", "CHEST"),), True),
+        ("{field: BodyPartExamined, present: true}", (("BodyPartExamined", ""),), False),  # empty counts as absent
+        ("{field: BodyPartExamined, present: false}", (), True),
+        ("{field: BurnedInAnnotation, equals: 'NO'}", (("BurnedInAnnotation", "NO"),), True),
+    ],
+)
+def test_dicom_operators(condition: str, attrs: tuple[tuple[str, str], ...], fires: bool) -> None:
+    p = policy(f"rules:\n  - id: r\n    when:\n      dicom: [{condition}]\n    action: block\n")
+    d = p.evaluate(env(DCM, kind=EndpointKind.UPLOAD), [f("DICOM_FILE", "p1", attrs=attrs)])
+    assert (d.verdict == Verdict.BLOCK) is fires

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,23 @@ BAD = [
     ("attribute_placeholder", "rules:\n  - id: a\n    action: block\n    message: '{found.__class__}'\n",
      r"unknown placeholder \{found\.__class__\}"),
     ("unbalanced_placeholder", "rules:\n  - id: a\n    action: block\n    message: 'found {found'\n",
-     r"rules\[0\]\.message: message is not a valid template"),
+     r"t\.yaml:6: rules\[0\]\.message: message is not a valid template"),
+    ("missing_placeholder_name", "rules:\n  - id: a\n    action: block\n    message: 'found {} in the upload'\n",
+     r"t\.yaml:6: rules\[0\]\.message: placeholder \{\} in message is missing its name; write one of: \{found\}"),
+    ("positional_placeholder", "rules:\n  - id: a\n    action: warn\n    message: 'found {0}'\n",
+     r"t\.yaml:6: rules\[0\]\.message: placeholder \{0\} in message is missing its name"),
+    ("exception_message_placeholder",
+     "exceptions:\n  - id: x\n    reason: because\n    max_verdict: warn\n    message: 'let {user} through'\n",
+     r"t\.yaml:7: exceptions\[0\]\.message: unknown placeholder \{user\}"),
+    ("wrong_type_list", "rules:\n  - id: a\n    when: {entities: 5}\n    action: block\n",
+     r"t\.yaml:5: rules\[0\]\.when\.entities: expected a list, e\.g\. \[a, b\] \(got 5\)"),
+    ("wrong_type_rules", "rules: {id: a, action: block}\n", r"t\.yaml:3: rules: expected a list"),
+    ("wrong_type_on_error", "defaults: {on_error: maybe}\n",
+     r"t\.yaml:3: defaults\.on_error: Input should be 'allow', 'warn' or 'block'"),
+    ("unknown_detector_key", "detectors: {text_phi: {enable: false}}\n",
+     r"t\.yaml:3: detectors\.text_phi\.enable: unknown key"),
+    ("unknown_entity_glob", "rules:\n  - id: a\n    when: {entities: ['PATIENT_*']}\n    action: block\n",
+     r"t\.yaml:5: rules\[0\]\.when\.entities: unknown entity 'PATIENT_\*'"),
     ("unknown_action", "rules:\n  - id: a\n    action: reject\n", r"rules\[0\]\.action: Input should be 'allow', 'warn'"),
     ("deidentify_not_available",
      "rules:\n  - id: a\n    action: deidentify\n    with: {text: {method: mask}}\n",
@@ -68,8 +85,10 @@ BAD = [
 def test_bad_policy_is_rejected_with_location(tmp_path: Path, body: str, err: str) -> None:
     p = tmp_path / "t.yaml"
     p.write_text(HEAD + body)
-    with pytest.raises(PolicyError, match=err):
+    with pytest.raises(PolicyError, match=err) as e:
         load_policy(p)
+    # every problem names the file, a line number and the field
+    assert all(re.match(rf"{re.escape(str(p))}:\d+: \S+: \S", line) for line in str(e.value).splitlines()), e.value
 
 
 def test_every_problem_is_listed(tmp_path: Path) -> None:
@@ -145,8 +164,11 @@ BAD_EXTENDS = [
 def test_broken_extends_is_rejected(tmp_path: Path, files: dict[str, str], err: str) -> None:
     for name, text in files.items():
         _write(tmp_path, name, text)
-    with pytest.raises(PolicyError, match=err):
+    with pytest.raises(PolicyError, match=err) as e:
         load_policy(tmp_path / "child.yaml")
+    first, *rest = str(e.value).splitlines()
+    assert first.startswith(f"{tmp_path / 'child.yaml'}:") and re.match(r".*child\.yaml:\d+: \S", first)
+    assert all(re.match(r".*\.yaml:\d+: \S", line) for line in rest)  # a broken base: its own file and line
 
 
 def test_schema_file_is_current() -> None:

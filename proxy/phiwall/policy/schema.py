@@ -274,14 +274,16 @@ def check_template(v: str) -> str:
         fields = list(string.Formatter().parse(v))
     except ValueError as e:
         raise ValueError(f"message is not a valid template ({e}); write literal braces as {{{{ and }}}}") from None
+    available = ", ".join("{" + p + "}" for p in MESSAGE_PLACEHOLDERS)
     for _, name, spec, conv in fields:
         if name is None:
             continue
+        if name == "" or name.isdigit():
+            # `{}` / `{0}` would be filled positionally, and phiwall passes no positional values: the name of what
+            # to show is missing.
+            raise ValueError(f"placeholder {{{name}}} in message is missing its name; write one of: {available}")
         if name not in MESSAGE_PLACEHOLDERS or spec or conv:
-            raise ValueError(
-                f"unknown placeholder {{{name}}} in message; available: "
-                + ", ".join("{" + p + "}" for p in MESSAGE_PLACEHOLDERS)
-            )
+            raise ValueError(f"unknown placeholder {{{name}}} in message; available: {available}")
     return v
 
 
