@@ -9,6 +9,8 @@ Usage: .venv/bin/python bench/bench_text_phi.py [--runs 30] [--threads 2]
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import statistics
 import time
 
@@ -57,6 +59,10 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--threads", type=int, default=2, help="nlp_threads option (spaCy threads for long texts)")
     args = ap.parse_args()
+    print(
+        f"date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}; {os.cpu_count()} cores; python {platform.python_version()}; "
+        f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     t0 = time.perf_counter()
     detector = TextPhiDetector({"nlp_threads": args.threads})
     print(f"engine build: {time.perf_counter() - t0:.2f} s (once per process)")
@@ -65,6 +71,7 @@ def main() -> int:
     for size, target, runs in ((200, 20, args.runs), (2_000, 60, args.runs), (20_000, 400, max(10, args.runs // 2))):
         med, p99, n = measure(detector, make_text(size), runs)
         print(f"{size:>7}B | {med:9.1f} | {p99:8.1f} | {target:>6} | {n}")
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 

@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/phiwall run "$@"
+exec "${PHIWALL_VENV:-.venv}/bin/phiwall" run "$@"

@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export OMP_THREAD_LIMIT=1
-exec .venv/bin/python -m pytest -q -p no:cacheprovider --timeout=600 "$@"
+exec "${PHIWALL_VENV:-.venv}/bin/python" -m pytest -q -p no:cacheprovider --timeout=600 "$@"

@@ -25,6 +25,7 @@ from phiwall import actions
 from phiwall import digest
 from phiwall import home
 from phiwall import identity
+from phiwall import safelog
 from phiwall.addon_uploads import UploadFlows
 from phiwall.addon_uploads import json_or_none
 from phiwall.audit import AuditSink
@@ -84,6 +85,13 @@ class PhiWall(UploadFlows):
         )
         loader.add_option("phiwall_workers", int, 2, "Inspection worker processes (bounded concurrency).")
         loader.add_option(
+            "phiwall_express_workers",
+            int,
+            1,
+            "Extra inspection workers for small requests only (bodies up to 64 KiB), so chat messages never wait "
+            "behind large uploads. 0: none.",
+        )
+        loader.add_option(
             "phiwall_inline", bool, False, "Inspect in the proxy process (tests and offline replay only)."
         )
         loader.add_option(
@@ -101,6 +109,13 @@ class PhiWall(UploadFlows):
         loader.add_option(
             "phiwall_trusted_proxies", str, "", "Comma-separated IPs/CIDRs whose identity headers are trusted."
         )
+        loader.add_option(
+            "phiwall_unsafe_logging",
+            bool,
+            False,
+            "Allow mitmproxy options that write traffic to logs or files (flow_detail > 0, proxy_debug, "
+            "save_stream_file): they put URLs and bodies, PHI included, on disk. Synthetic test data only.",
+        )
 
     def configure(self, updated: set[str]) -> None:
         if ctx.options.stream_large_bodies:
@@ -108,6 +123,7 @@ class PhiWall(UploadFlows):
                 "phiwall requires stream_large_bodies to be unset: streamed request bodies would be forwarded "
                 "before phiwall could inspect them."
             )
+        self._refuse_traffic_logging()
         identity_opts = (
             "phiwall_groups_file",
             "phiwall_user_header",
@@ -137,8 +153,30 @@ class PhiWall(UploadFlows):
                 except OSError as e:
                     raise exceptions.OptionsError(f"Cannot open phiwall_audit_file {path}: {e.strerror}") from None
                 self._audit_path = path
-        if {"phiwall_workers", "phiwall_inline"} & updated or (self.pool is None and self.inline is None):
+        worker_opts = {"phiwall_workers", "phiwall_express_workers", "phiwall_inline"}
+        if worker_opts & updated or (self.pool is None and self.inline is None):
             self._build_workers()
+
+    @staticmethod
+    def _refuse_traffic_logging() -> None:
+        """No PHI at rest: mitmproxy's flow dump prints URLs with their query strings (flow_detail 1) and bodies
+        (3+), proxy_debug logs every byte received, save_stream_file (-w) writes whole flows. Each is refused
+        unless phiwall_unsafe_logging says the traffic is synthetic. The options belong to other addons, so an
+        absent one (tests, replay) counts as off."""
+        if ctx.options.phiwall_unsafe_logging:
+            return
+        on = []
+        if getattr(ctx.options, "flow_detail", 0):
+            on.append(f"flow_detail={ctx.options.flow_detail} (use flow_detail=0)")
+        if getattr(ctx.options, "proxy_debug", False):
+            on.append("proxy_debug")
+        if getattr(ctx.options, "save_stream_file", None):
+            on.append("save_stream_file (-w)")
+        if on:
+            raise exceptions.OptionsError(
+                f"phiwall refuses {', '.join(on)}: it would write request URLs or bodies, PHI included, to a log or "
+                "file. Set phiwall_unsafe_logging=true only for synthetic test traffic."
+            )
 
     def _install_policy(self, source: PolicySource) -> None:
         """Swap in a fully built policy (a failed load never reaches here, so the last good one stays)."""
@@ -164,7 +202,7 @@ class PhiWall(UploadFlows):
             self.inline = Pipeline(self.policy)
         else:
             self.inline = None
-            self.pool = InspectorPool(ctx.options.phiwall_workers, secret)
+            self.pool = InspectorPool(ctx.options.phiwall_workers, secret, ctx.options.phiwall_express_workers)
             self.pool.warm(self.source)
 
     def running(self) -> None:
@@ -237,8 +275,8 @@ class PhiWall(UploadFlows):
             await self._request(flow)
             if flow.response is None and flow.metadata.get(META) is not None:
                 self._strip_identity_headers(flow)
-        except Exception:  # fail closed: a bug in phiwall must never let a guarded request through
-            log.exception("phiwall: request hook failed")
+        except Exception as e:  # fail closed: a bug in phiwall must never let a guarded request through
+            log.error("phiwall: request hook failed: %s", safelog.crash(e))
             if flow.metadata.get(META) is not None and flow.response is None:
                 flow.response = http.Response.make(
                     500,
@@ -325,8 +363,8 @@ class PhiWall(UploadFlows):
         if meta.get("applied") != "block" and not flow.response.headers.get("x-phiwall-verdict") == "block":
             try:
                 self._learn(flow, meta)
-            except Exception:  # learning is best effort; a bad upstream answer must not break the reply
-                log.exception("phiwall: could not read an upload response")
+            except Exception as e:  # learning is best effort; a bad upstream answer must not break the reply
+                log.error("phiwall: could not read an upload response: %s", safelog.crash(e))
         if not meta.get("warn") or flow.response.stream:
             return
         if "json" in flow.response.headers.get("content-type", ""):
@@ -349,7 +387,7 @@ class PhiWall(UploadFlows):
         try:
             await self._websocket_message(flow, service, msg)
         except Exception as e:  # noqa: BLE001 - fail closed
-            log.exception("phiwall: websocket message inspection failed")
+            log.error("phiwall: websocket message inspection failed: %s", safelog.crash(e))
             msg.drop()
             self._emit(
                 self._event(
@@ -370,10 +408,12 @@ class PhiWall(UploadFlows):
         # mitmproxy's body_size_limit refusal (413 before the body is read), or a client that went away
         # mid-upload: either way the request never left. Record it.
         meta["audited"] = True
-        msg = flow.error.msg if flow.error else "connection error"
+        msg = flow.error.msg if flow.error else ""
         too_big = "body_size_limit" in msg
         limit = self.policy.max_body_bytes if self.policy else 0
-        reason = f"request body over the {limit}-byte limit (refused before reading it)" if too_big else msg
+        reason = (
+            f"request body over the {limit}-byte limit (refused before reading it)" if too_big else _flow_error(msg)
+        )
         self._emit(
             self._event(
                 flow,
@@ -558,7 +598,7 @@ class PhiWall(UploadFlows):
         try:
             ctx.master.commands.call("inject.websocket", flow, True, notice, True)
         except Exception:  # noqa: BLE001 - no proxy server (offline replay, tests): the drop alone still holds
-            log.debug("phiwall: could not inject a WebSocket notice", exc_info=True)
+            log.debug("phiwall: could not inject a WebSocket notice")
 
     # -- internals ----------------------------------------------------------------------------------------------
 
@@ -573,7 +613,7 @@ class PhiWall(UploadFlows):
         except PhiWallError as e:
             self._answer_error(flow, service, str(e))
         except Exception as e:  # noqa: BLE001 - fail closed: an unexpected error must never let the request pass
-            log.exception("phiwall: inspection failed")
+            log.error("phiwall: inspection failed: %s", safelog.crash(e))
             self._answer_error(flow, service, f"internal inspection error ({type(e).__name__})", status=500)
         return None
 
@@ -798,6 +838,19 @@ def _who(flow: http.HTTPFlow) -> Who:
         log.error("phiwall: identity options are invalid, trusting no identity header: %s", e)
         return identity.Requester(client=client, user=user, host=host)
     return resolver.resolve(client, user, flow.request.headers.items(multi=True), host=host)
+
+
+def _flow_error(msg: str) -> str:
+    """A PHI-free name for mitmproxy's flow error: its protocol messages can quote what the client sent (an
+    illegal header, a chunk line), so only a fixed wording is kept."""
+    low = msg.lower()
+    if "disconnect" in low:
+        return "the client disconnected before the request was complete"
+    if "killed" in low:
+        return "the connection was killed"
+    if "protocol error" in low:
+        return "the client broke the HTTP protocol mid-request"
+    return "connection error before the request was complete"
 
 
 def _header_safe(text: str) -> str:

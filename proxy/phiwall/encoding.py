@@ -12,6 +12,8 @@ from phiwall.errors import ExtractionError
 from phiwall.errors import LimitError
 
 _CHUNK = 1 << 20
+# IANA HTTP Content Coding registry entries phiwall does not decode (only these are named in an error).
+_REGISTERED = frozenset({"compress", "x-compress", "exi", "pack200-gzip", "aes128gcm", "dcb", "dcz"})
 
 
 def decode_body(raw: bytes, content_encoding: str, limit: int) -> bytes:
@@ -33,7 +35,9 @@ def decode_body(raw: bytes, content_encoding: str, limit: int) -> bytes:
         elif coding == "zstd":
             data = _zstd(data, limit)
         else:
-            raise ExtractionError(f"request body uses an unsupported Content-Encoding '{coding}'")
+            # Name only codings from the IANA registry: the header is the client's free text, never echoed.
+            named = f" '{coding}'" if coding in _REGISTERED else ""
+            raise ExtractionError(f"request body uses an unsupported Content-Encoding{named}")
     if len(data) > limit:
         raise LimitError(f"request body is {len(data)} bytes, over the {limit}-byte limit")
     return data

@@ -1,5 +1,13 @@
 """The script `phiwall run` hands to mitmdump (`-s`): mitmproxy loads addons from a file's `addons` list."""
 
-from phiwall.addon import PhiWall
+import os
+import sys
+
+# mitmproxy puts a script's folder first on sys.path (and leaves it there): phiwall's own modules (request.py,
+# errors.py, encoding.py...) would then shadow any top-level module of the same name in the proxy process.
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
+
+from phiwall.addon import PhiWall  # noqa: E402
 
 addons = [PhiWall()]

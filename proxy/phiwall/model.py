@@ -8,6 +8,7 @@ boundary to the detector pool.
 from __future__ import annotations
 
 import enum
+import re
 from collections import Counter
 from dataclasses import dataclass
 from dataclasses import field
@@ -37,9 +38,50 @@ class Locator:
     encoding: Encoding = "raw"
 
     def describe(self) -> str:
-        """A PHI-free human name for the location, used in audit events and `scan` output."""
+        """The full location, as policy `where:` globs match it ("archive:CD/DICOM/IM0001").
+
+        Not for anything written to disk: archive member names, sheet titles and keys of a free-form JSON
+        document are the user's own words and can name a patient. Audit events use `audit_where()`.
+        """
         inner = ".".join(str(p) for p in self.path)
         return f"{self.container}:{inner}" if inner else self.container
+
+    def audit_where(self) -> str:
+        """A PHI-free form of `describe()` for audit events: schema-like keys and indexes are kept, every other
+        name (archive members, sheet titles, unusual JSON keys) becomes a short keyed digest."""
+        inner = safe_path(self.path, self.container)
+        return f"{self.container}:{inner}" if inner else self.container
+
+
+def safe_path(path: tuple[str | int, ...], container: str = "json") -> str:
+    """A dotted path with every non-schema name replaced by a keyed digest: for error messages and audit
+    events, which must not quote a JSON key, member name or field name the user chose."""
+    return ".".join(_safe_component(container, p) for p in path)
+
+
+# Structural names the container expanders put into archive paths (containers/*.py); everything else in an
+# archive path is a member name or a sheet title, chosen by the user.
+_ARCHIVE_WORDS = frozenset(
+    {"page", "text", "scan", "image", "attachment", "info", "records", "header", "slice", "middle", "sheet"}
+)
+# API schema keys: snake_case or camelCase starting with a lower-case letter ("image_url", "inlineData", "f.req").
+# A capitalised word, a space, a digit-first string or anything long is treated as the user's own text.
+_SCHEMA_KEY = re.compile(r"[a-z][A-Za-z0-9_.\-]{0,47}")
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
+
+
+def _safe_component(container: str, p: str | int) -> str:
+    if isinstance(p, int):
+        return str(p)
+    if container == "archive":
+        if p in _ARCHIVE_WORDS:
+            return p
+    elif _SCHEMA_KEY.fullmatch(p):
+        return p
+    from phiwall.digest import value_digest  # late: keeps this module free of process state at import
+
+    ext = _EXTENSION.search(p) if container == "archive" else None
+    return "~" + value_digest(p)[:8] + (ext.group(0).lower() if ext else "")
 
 
 @dataclass(frozen=True, slots=True)

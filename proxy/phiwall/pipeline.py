@@ -16,6 +16,7 @@ from dataclasses import field
 from dataclasses import replace
 
 from phiwall import containers
+from phiwall import safelog
 from phiwall.detectors import build_detector
 from phiwall.detectors.base import Detector
 from phiwall.encoding import decode_body
@@ -92,7 +93,7 @@ class Pipeline:
         except PhiWallError as e:
             return self._failed(service_name, "unparsed", str(e), t0, _kind(e))
         except Exception as e:  # an adapter bug must not become a pass
-            log.exception("adapter %s crashed", service_name)
+            log.error("phiwall: adapter %s crashed: %s", service_name, safelog.crash(e))
             return self._failed(
                 service_name, "unparsed", f"internal error in the {service_name} adapter ({type(e).__name__})", t0
             )
@@ -127,7 +128,7 @@ class Pipeline:
             except PhiWallError as e:
                 errors.append((_kind(e, "detector"), str(e)))
             except Exception as e:  # a detector bug must not become a pass
-                log.exception("detector %s crashed", name)
+                log.error("phiwall: detector %s crashed: %s", name, safelog.crash(e))
                 errors.append(("detector", f"internal error in the {name} detector ({type(e).__name__})"))
             timings[name] = _ms(t)
             # Skip the remaining (costlier) detectors once the strictest verdict is certain.
@@ -189,7 +190,7 @@ class Pipeline:
 
     def _result(self, envelope: Envelope, decision: Decision, timings: dict[str, float]) -> Inspection:
         infos = tuple(
-            PartInfo(p.id, p.kind.value, p.media_type, p.size, p.locator.describe(), p.parent_id)
+            PartInfo(p.id, p.kind.value, p.media_type, p.size, p.locator.audit_where(), p.parent_id)
             for p in envelope.parts
         )
         return Inspection(

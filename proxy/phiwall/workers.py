@@ -17,6 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from phiwall import digest
+from phiwall import safelog
 from phiwall.errors import InspectionTimeout
 from phiwall.extractors import service_by_name
 from phiwall.pipeline import Inspection
@@ -36,6 +37,7 @@ def _init_worker(secret: bytes) -> None:
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    safelog.install()  # no exception message or library log text (both can quote PHI) reaches the log
     digest.set_key(secret)
 
 
@@ -66,6 +68,11 @@ def _warm(source: PolicySource) -> float:
 # --- in the proxy process ---------------------------------------------------------------------------------------
 
 
+# A request body up to this size is a chat message or a small attachment, not an upload: it may use the express
+# workers, so it never queues behind large uploads that keep every general worker busy for seconds.
+SMALL_BODY = 64 * 1024
+
+
 @dataclass
 class _Worker:
     executor: ProcessPoolExecutor
@@ -73,31 +80,54 @@ class _Worker:
 
 
 class InspectorPool:
-    """Bounded concurrency (one task per worker, the rest queue), per-task time limit, self-healing workers."""
+    """Bounded concurrency (one task per worker, the rest queue), per-task time limit, self-healing workers.
 
-    def __init__(self, workers: int, secret: bytes) -> None:
+    Two lanes. `workers` general workers take any request. `express` extra workers take only requests of at most
+    SMALL_BODY bytes: two large scans being OCRed would otherwise hold every general worker for seconds and
+    every chat message behind them would wait (measured in bench/bench_proxy.py). A small request takes a free
+    express worker, else a free general one, else waits for an express worker (small tasks free it soonest).
+    """
+
+    def __init__(self, workers: int, secret: bytes, express: int = 1) -> None:
         self.size = max(1, workers)
         self.secret = secret
         self._ctx = multiprocessing.get_context("spawn")  # never fork a process that runs an event loop
-        self._workers = [self._new_worker() for _ in range(self.size)]
-        self._sem: asyncio.Semaphore | None = None
+        self._lanes: dict[str, list[_Worker]] = {
+            "general": [self._new_worker() for _ in range(self.size)],
+            "express": [self._new_worker() for _ in range(max(0, express))],
+        }
+        self._sems: dict[str, asyncio.Semaphore] = {}
         self._source: PolicySource | None = None
 
     def _new_worker(self) -> _Worker:
         ex = ProcessPoolExecutor(max_workers=1, mp_context=self._ctx, initializer=_init_worker, initargs=(self.secret,))
         return _Worker(ex)
 
+    def _all(self) -> list[_Worker]:
+        return [w for lane in self._lanes.values() for w in lane]
+
     def warm(self, source: PolicySource) -> None:
         """Start every worker and build its engines now, not on the first user's request."""
         self._source = source
-        for w in self._workers:
+        for w in self._all():
             w.executor.submit(_warm, source)
 
+    def _sem(self, lane: str) -> asyncio.Semaphore:
+        if lane not in self._sems:  # created on the event loop that uses it
+            self._sems[lane] = asyncio.Semaphore(len(self._lanes[lane]))
+        return self._sems[lane]
+
+    def lane_for(self, body_size: int) -> str:
+        if body_size > SMALL_BODY or not self._lanes["express"]:
+            return "general"
+        if not self._sem("express").locked():
+            return "express"
+        return "general" if not self._sem("general").locked() else "express"
+
     async def inspect(self, source: PolicySource, req: RequestData, service: str | None, timeout: float) -> Inspection:
-        if self._sem is None:
-            self._sem = asyncio.Semaphore(self.size)
-        async with self._sem:
-            w = min(self._workers, key=lambda x: x.busy)
+        lane = self.lane_for(len(req.raw_body))
+        async with self._sem(lane):
+            w = min(self._lanes[lane], key=lambda x: x.busy)
             w.busy += 1
             try:
                 fut = w.executor.submit(_inspect, source, req, service)
@@ -114,21 +144,20 @@ class InspectorPool:
 
     def _replace(self, w: _Worker) -> None:
         """Kill a stuck worker and start a fresh one in its place."""
-        try:
-            idx = self._workers.index(w)
-        except ValueError:
+        lane = next((ws for ws in self._lanes.values() if w in ws), None)
+        if lane is None:
             return
         procs = list(getattr(w.executor, "_processes", {}).values())  # no public API to kill a running task
         for p in procs:
             p.kill()
         w.executor.shutdown(wait=False, cancel_futures=True)
-        self._workers[idx] = new = self._new_worker()
+        lane[lane.index(w)] = new = self._new_worker()
         if self._source is not None:
             new.executor.submit(_warm, self._source)
         log.warning("phiwall: replaced an inspection worker after a timeout or crash")
 
     def close(self) -> None:
-        for w in self._workers:
+        for w in self._all():
             for p in list(getattr(w.executor, "_processes", {}).values()):
                 p.kill()
             w.executor.shutdown(wait=False, cancel_futures=True)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import re
 import socket
+import ssl
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,10 +59,18 @@ def test_chat_with_patient_identifiers_is_blocked(proxy: ProxyProcess, fresh_ups
     assert "phiwall blocked" in msg
     assert "John" not in msg and "48213977" not in msg
     assert "medical record number" in msg or "person name" in msg
+    assert {"message", "type", "code"} <= set(err.body), err.body  # OpenAI's own error shape
     assert fresh_upstream.requests == []
     ev = proxy.audit_events()[-1]
     assert ev["verdict"] == "block" and ev["applied"] == "block"
     assert {"MRN", "PERSON"} <= set(ev["entity_counts"])
+    # The audit event's fields (issue 2, deliverable 7), and no value in it.
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", ev["ts"])
+    assert ev["client"] == "127.0.0.1" and ev["service"] == "openai_api" and ev["endpoint"] == "chat.completions"
+    assert ev["rule_ids"] and ev["latency_ms"] > 0 and ev["policy_id"] == "default"
+    assert ev["digests"] and all(re.fullmatch(r"[0-9a-f]{16}", d) for d in ev["digests"])
+    flat = json.dumps(ev)
+    assert "John" not in flat and "Smith" not in flat and "48213977" not in flat and "1961" not in flat
 
 
 def test_earlier_turns_are_inspected(proxy: ProxyProcess, fresh_upstream: FakeUpstream) -> None:
@@ -107,6 +119,29 @@ def test_responses_api_input_file_is_blocked(proxy: ProxyProcess, fresh_upstream
             ],
         )
     assert fresh_upstream.requests == []
+
+
+@pytest.mark.parametrize("shape", ["raw-body", "multipart", "json-base64"])
+def test_generic_adapter_finds_a_dicom_by_its_bytes(
+    proxy: ProxyProcess, fresh_upstream: FakeUpstream, shape: str
+) -> None:
+    """Any other path on a guarded host goes through the generic adapter: a raw body, any multipart file part,
+    any JSON string that decodes to a file. Sniffed by magic bytes (a preamble-less data set here), never by the
+    declared type or name."""
+    dcm = make_dicom(preamble=False, file_meta=False, encoding="implicit")
+    url = "https://api.openai.com/v1/some/new/endpoint"
+    with raw_client(proxy) as c:
+        if shape == "raw-body":
+            r = c.put(url, content=dcm, headers={"content-type": "text/plain"})
+        elif shape == "multipart":
+            r = c.post(url, files={"attachment": ("notes.txt", dcm, "text/plain")}, data={"purpose": "x"})
+        else:
+            r = c.post(url, json={"payload": {"blob": base64.b64encode(dcm).decode()}})
+    assert r.status_code == 403, r.text
+    assert "DICOM" in r.json()["error"]["message"]
+    assert fresh_upstream.requests == []
+    ev = proxy.audit_events()[-1]
+    assert ev["endpoint"] == "generic" and "DICOM_FILE" in ev["entity_counts"]
 
 
 @pytest.mark.parametrize("coding", ["gzip", "br", "zstd", "deflate"])
@@ -220,6 +255,8 @@ def _post(proxy: ProxyProcess, body: bytes, headers: dict[str, str] | None = Non
     "name,body,status,expect",
     [
         ("invalid-json", b'{"model": "gpt-4o", "messages": [', 422, "not valid JSON"),
+        ("truncated-gzip", gzip.compress(b'{"messages": []}' * 50)[:40], 422, "truncated gzip"),
+        ("unknown-encoding", b'{"messages": []}', 422, "unsupported Content-Encoding"),
         (
             "broken-base64",
             json.dumps(
@@ -263,28 +300,40 @@ def test_malformed_bodies(
                 ]
             }
         ).encode()
+    headers = {"truncated-gzip": {"content-encoding": "gzip"}, "unknown-encoding": {"content-encoding": "xpress7"}}
     before = len(proxy.audit_events())
-    r = _post(proxy, body)
+    r = _post(proxy, body, headers.get(name))
     assert r.status_code == status, r.text
     assert expect in r.json()["error"]["message"]
     assert fresh_upstream.requests == []
     assert len(proxy.audit_events()) == before + 1
+    ev = proxy.audit_events()[-1]
+    assert ev["verdict"] == "block" and ev["path"] == "/v1/chat/completions"
+    _still_serves(proxy)
+
+
+def _still_serves(proxy: ProxyProcess) -> None:
+    """The proxy stays up: the same process answers a benign request right after."""
+    assert proxy.proc.poll() is None
     assert _post(proxy, json.dumps({"messages": [{"role": "user", "content": BENIGN}]}).encode()).status_code == 200
 
 
 def test_decompression_bomb(proxy: ProxyProcess, fresh_upstream: FakeUpstream) -> None:
     bomb = gzip.compress(b'{"messages": "' + b"A" * (60 * 1024 * 1024) + b'"}', 9)
     assert len(bomb) < 200_000
+    before = len(proxy.audit_events())
     r = _post(proxy, bomb, {"content-encoding": "gzip"})
     assert r.status_code == 413
     assert "decompression bomb" in r.json()["error"]["message"]
     assert fresh_upstream.requests == []
-    assert proxy.audit_events()[-1]["verdict"] == "block"
+    assert len(proxy.audit_events()) == before + 1
+    ev = proxy.audit_events()[-1]
+    assert ev["verdict"] == "block" and ev["rule_ids"] == ["on_error"] and "bomb" in ev["error"]
+    _still_serves(proxy)
 
 
 def test_huge_content_length_is_refused_before_the_body(proxy: ProxyProcess, fresh_upstream: FakeUpstream) -> None:
     """A 10 GB Content-Length is answered at once (413) without reading or forwarding the body."""
-    import ssl
 
     ctx = ssl.create_default_context(cafile=str(proxy.ca))
     with socket.create_connection(("127.0.0.1", proxy.port), timeout=30) as raw:
@@ -299,5 +348,127 @@ def test_huge_content_length_is_refused_before_the_body(proxy: ProxyProcess, fre
     assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
     assert b"body_size_limit" in reply
     assert fresh_upstream.requests == []
-    ev = proxy.audit_events()[-1]
-    assert ev["verdict"] == "block" and "limit" in ev["error"] and ev["path"] == "/v1/files"
+    ev = _wait_for_event(proxy, lambda e: e["path"] == "/v1/files" and "limit" in (e.get("error") or ""))
+    assert ev["verdict"] == "block" and ev["rule_ids"] == ["on_error"]
+    _still_serves(proxy)
+
+
+def _wait_for_event(proxy: ProxyProcess, match: Callable[[dict], bool], seconds: float = 10) -> dict:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        hits = [e for e in proxy.audit_events() if match(e)]
+        if hits:
+            return hits[-1]
+        time.sleep(0.1)
+    raise AssertionError(f"no matching audit event; last: {proxy.audit_events()[-1:]}")
+
+
+# -- the time limit, lazy connections, TLS only for guarded hosts, the start banner -------------------------------
+
+
+def test_inspection_time_limit_follows_on_error(
+    proxy_factory: Callable[..., ProxyProcess], fresh_upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """An inspection that runs past the policy's limit is cut off (504, on_error, audited); the stuck worker is
+    replaced and the proxy keeps answering."""
+    policy = tmp_path_factory.mktemp("timeout-policy") / "timeout.yaml"
+    policy.write_text(
+        "version: 1\nid: test-timeout\ndefaults:\n  timeout_seconds: 0.01\nrules:\n"
+        "  - id: phi\n    when: {parts: [text], entities: [PERSON]}\n    action: block\n"
+    )
+    p = proxy_factory(policy)
+    note = (BENIGN + " ") * 450  # ~20 KB: NER alone takes far longer than 10 ms
+    for _ in range(2):
+        with pytest.raises(openai.APIStatusError) as ei:
+            client(p).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": note}])
+        assert ei.value.status_code == 504
+        assert "longer than the policy's 0.01 s limit" in str(ei.value)
+        ev = p.audit_events()[-1]
+        assert ev["verdict"] == "block" and ev["rule_ids"] == ["on_error"] and "0.01 s limit" in ev["error"]
+    assert fresh_upstream.requests == []
+    assert p.proc.poll() is None
+    assert "replaced an inspection worker" in p.log.read_text()
+
+
+def test_blocked_request_never_connects_to_the_service(
+    proxy: ProxyProcess, fresh_upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """connection_strategy=lazy: a blocked request opens no connection to the service, not even a TCP handshake
+    (the fake server counts every connection it accepts)."""
+    accepted: list[int] = []
+    real_accept = fresh_upstream.server.get_request
+
+    def counting_accept() -> tuple[socket.socket, object]:
+        conn = real_accept()
+        accepted.append(1)
+        return conn
+
+    monkeypatch.setattr(fresh_upstream.server, "get_request", counting_accept)
+    with pytest.raises(openai.PermissionDeniedError):
+        client(proxy).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": PHI_PROMPT}])
+    with pytest.raises(openai.PermissionDeniedError):
+        client(proxy).files.create(file=("scan.dcm", make_dicom(), "application/dicom"), purpose="user_data")
+    assert accepted == []
+    client(proxy).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": BENIGN}])
+    assert len(accepted) == 1  # the counter works: an allowed request does connect
+
+
+def test_small_request_does_not_wait_behind_a_large_inspection(
+    proxy: ProxyProcess, fresh_upstream: FakeUpstream
+) -> None:
+    """Off the event loop, and in the right lane: while the one general worker spends seconds on a large body,
+    a small chat message is inspected by the express worker and answered at once."""
+    big = (BENIGN + " The thyroid panel was otherwise unremarkable. ") * 4500  # ~400 KB of text: seconds of NER
+    done: dict[str, float] = {}  # seconds, and the status code
+
+    def large() -> None:
+        t = time.perf_counter()
+        with raw_client(proxy) as c:
+            r = c.post(
+                "https://api.openai.com/v1/chat/completions",
+                json={"model": "gpt-4o", "messages": [{"role": "user", "content": big}]},
+            )
+        done["large"] = time.perf_counter() - t
+        done["large_status"] = r.status_code
+
+    th = threading.Thread(target=large)
+    th.start()
+    time.sleep(0.5)  # the large body is in the general worker
+    t = time.perf_counter()
+    r = client(proxy).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": BENIGN}])
+    small = time.perf_counter() - t
+    assert "large" not in done, "the large inspection finished too soon to show anything"
+    th.join(120)
+    assert r.choices[0].message.content == "Fake answer."
+    assert done["large_status"] in (200, 403)
+    assert small < done["large"] / 3, f"small {small:.2f} s, large {done['large']:.2f} s"
+
+
+def _peer_issuer(proxy: ProxyProcess, host: str, port: int) -> str:
+    """The issuer of the certificate a client sees for host:port through the proxy."""
+    from cryptography import x509
+
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=30) as raw:
+        raw.sendall(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+        assert b" 200" in raw.recv(4096)
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with ctx.wrap_socket(raw, server_hostname=host) as s:
+            der = s.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der).issuer.rfc4514_string()
+
+
+def test_tls_is_intercepted_only_for_guarded_hosts(proxy: ProxyProcess, upstream: FakeUpstream) -> None:
+    """api.openai.com gets phiwall's certificate (inspected); any other host is tunnelled (allow_hosts): the
+    client sees that server's own certificate and phiwall never decrypts it."""
+    assert "CN=mitmproxy" in _peer_issuer(proxy, "api.openai.com", 443)
+    assert "phiwall test upstream CA" in _peer_issuer(proxy, "127.0.0.1", upstream.port)
+
+
+def test_run_prints_how_to_use_the_proxy(proxy: ProxyProcess) -> None:
+    banner = proxy.log.read_text()
+    assert f"export HTTPS_PROXY={proxy.url} HTTP_PROXY={proxy.url}" in banner
+    assert f"SSL_CERT_FILE={proxy.ca} REQUESTS_CA_BUNDLE={proxy.ca}" in banner
+    assert "policy default" in banner

@@ -1,0 +1,76 @@
+"""Logging that cannot put PHI into log files.
+
+An exception's message is where a value leaks: `KeyError('Zebulon')`, pydicom's "Invalid value for VR DA:
+'...'", a UnicodeDecodeError quoting the bytes it choked on. So phiwall never logs an exception's message or a
+third-party library's message text: it logs the exception type and where it was raised (file, line, function),
+which is enough to find the bug and holds no data.
+
+The proxy process logs through mitmproxy's handlers; phiwall's own calls there use `crash()`. Worker processes
+have no handler of their own (spawned, not forked), so `install()` gives them one that writes PHI-free lines
+to stderr, which `phiwall run` sends to the same place as mitmproxy's log.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from types import TracebackType
+
+_OWN = "phiwall"
+
+
+def crash(exc: BaseException) -> str:
+    """`TypeName at file.py:123 in func (called from file.py:45 in caller)`: no message, no values."""
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ is not None else []
+    where = ""
+    if frames:
+        last = frames[-1]
+        where = f" at {_short(last.filename)}:{last.lineno} in {last.name}"
+        own = [f for f in frames[:-1] if "/phiwall/" in f.filename.replace("\\", "/")]
+        if own and own[-1] is not last:
+            o = own[-1]
+            where += f" (called from {_short(o.filename)}:{o.lineno} in {o.name})"
+    return f"{type(exc).__name__}{where}"
+
+
+def _short(filename: str) -> str:
+    parts = filename.replace("\\", "/").split("/")
+    return "/".join(parts[-2:])
+
+
+class PhiFreeFormatter(logging.Formatter):
+    """Formats phiwall's own records in full (their text is written to be PHI-free); for any other logger only
+    its name, level and source line; and for an exception only `crash()`, never the message or the frames'
+    source text."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == _OWN or record.name.startswith(_OWN + "."):
+            text = record.getMessage()
+        else:
+            text = f"(message of {record.name} withheld: it may quote data) at {record.module}:{record.lineno}"
+        line = f"phiwall worker {record.levelname.lower()}: {text}"
+        if record.exc_info and record.exc_info[1] is not None:
+            line += f" [{crash(record.exc_info[1])}]"
+        return line
+
+    def formatException(self, ei: object) -> str:  # noqa: N802 - logging's name
+        return ""
+
+
+def install(level: int = logging.WARNING) -> None:
+    """Give this (worker) process a PHI-free stderr handler, route `warnings` through it, and keep uncaught
+    exceptions from printing their message."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(PhiFreeFormatter())
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.captureWarnings(True)  # warnings.warn(...) text goes to the "py.warnings" logger: withheld
+    sys.excepthook = _excepthook
+
+
+def _excepthook(tp: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    print(f"phiwall worker error: uncaught {crash(exc.with_traceback(tb))}", file=sys.stderr)
