@@ -26,6 +26,7 @@ from phiwall.model import Finding
 from phiwall.model import Locator
 from phiwall.model import Part
 from phiwall.model import PartKind
+from phiwall.model import safe_path
 from phiwall.request import RequestData
 
 JsonPath = tuple[str | int, ...]
@@ -322,7 +323,8 @@ def _classify_string(
         try:
             parsed = parse_data_url(s)
         except ExtractionError as e:
-            raise ExtractionError(f"{e} in a data URL at {'.'.join(map(str, p))}") from None
+            # The path's keys can be the user's own words (a key named after a patient): safe_path digests them.
+            raise ExtractionError(f"{e} in a data URL at {safe_path(p, container)}") from None
         if parsed is not None:
             mime, data = parsed
             collector.file(data, Locator(loc_c, p, "data-url"), declared_type=mime or None)
@@ -337,7 +339,7 @@ def _classify_string(
         try:
             data = decode_b64(s)
         except ExtractionError as e:
-            raise ExtractionError(f"{e} at {'.'.join(map(str, p))}") from None
+            raise ExtractionError(f"{e} at {safe_path(p, container)}") from None
         collector.file(data, Locator(loc_c, p, "base64"))
         return
     data = maybe_base64_file(s)

@@ -23,6 +23,7 @@ from phiwall.extractors.base import PartCollector
 from phiwall.extractors.base import collect_any
 from phiwall.extractors.base import iter_form
 from phiwall.extractors.table import Endpoint
+from phiwall.extractors.table import dotted
 from phiwall.extractors.table import file_ref
 from phiwall.extractors.table import match
 from phiwall.extractors.table import named
@@ -152,7 +153,7 @@ def _walk_rest(inner: Any, c: PartCollector, base: JsonPath, taken: frozenset[Js
             return
         if isinstance(v, str):
             if v.startswith(_REF_PREFIX):
-                file_ref(c, v, ".".join(map(str, p)))
+                file_ref(c, v, dotted(p))
                 refs.append(p)
                 return
             if v.lstrip()[:1] in ("[", "{") and len(v) > 2:

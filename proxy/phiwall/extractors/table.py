@@ -20,6 +20,7 @@ from phiwall.extractors.base import JsonPath
 from phiwall.extractors.base import PartCollector
 from phiwall.extractors.base import walk_json
 from phiwall.model import EndpointKind
+from phiwall.model import safe_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,4 +96,7 @@ def named(endpoint: str) -> Iterator[None]:
 
 
 def dotted(p: JsonPath) -> str:
-    return ".".join(str(x) for x in p)
+    """A JSON path for an error message or an audited note: schema keys and indexes as they are, every key the
+    user chose (a key named after a patient) as a keyed digest (`phiwall.model.safe_path`). Errors reach the audit
+    event's `error` field, which must hold no PHI."""
+    return safe_path(p, "json")

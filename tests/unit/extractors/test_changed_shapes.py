@@ -90,3 +90,78 @@ def test_broken_openai_uploads_part_names_the_step() -> None:
     req = request("POST", "api.openai.com", "/v1/uploads/upload_abc/parts", raw, "multipart/form-data; boundary=zz")
     with pytest.raises(ExtractionError, match=r"^uploads\.parts: "):
         adapter_for(hostless_service("openai_uploads")).extract(req, raw)
+
+
+# A JSON key the user chose, named after a patient, on the path to a value whose shape is broken. Error messages
+# reach the audit event's `error` field: they may name the path, but only with such keys digested (safe_path).
+PATIENT_KEY = "Jane Doe"
+PATIENT_KEY_CASES = [
+    # (host, path, body, endpoint, readable part of the path): a data URL, a strict base64 value, an Anthropic
+    # content source of an unknown type, and a source whose data is not a string, each under the patient's key.
+    (
+        "api.openai.com",
+        "/v1/chat/completions",
+        {"model": "m", "messages": [{"role": "user", "content": "hi"}], "metadata": {PATIENT_KEY: "data:;base64,a$"}},
+        "chat.completions",
+        "in a data URL at metadata.~",
+    ),
+    (
+        "generativelanguage.googleapis.com",
+        "/v1beta/models/gemini-2.5-flash:generateContent",
+        {"contents": [{"parts": [{PATIENT_KEY: {"inlineData": {"mimeType": "image/png", "data": "iVBOR$$"}}}]}]},
+        "generateContent",
+        "at contents.0.parts.0.~",
+    ),
+    (
+        "generativelanguage.googleapis.com",
+        "/v1beta/models/gemini-2.5-flash:generateContent",
+        {"contents": [{"parts": [{PATIENT_KEY: {"inlineData": {"mimeType": "image/png", "data": 5}}}]}]},
+        "generateContent",
+        "(contents.0.parts.0.~",
+    ),
+    (
+        "api.anthropic.com",
+        "/v1/messages",
+        {"model": "m", "messages": [{"role": "user", "content": [{PATIENT_KEY: {"type": "image", "source": {"type": "s3"}}}]}]},
+        "messages",
+        "unknown content source type at messages.0.content.0.~",
+    ),
+    (
+        "api.anthropic.com",
+        "/v1/messages",
+        {
+            "model": "m",
+            "messages": [{"role": "user", "content": [{PATIENT_KEY: {"type": "image", "source": {"type": "base64"}}}]}],
+        },
+        "messages",
+        "(messages.0.content.0.~",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("host", "path", "body", "endpoint", "readable"), PATIENT_KEY_CASES, ids=[c[4] for c in PATIENT_KEY_CASES]
+)
+def test_error_paths_digest_user_chosen_keys(host: str, path: str, body: object, endpoint: str, readable: str) -> None:
+    raw = json.dumps(body).encode()
+    service = route(host)
+    assert service is not None
+    with pytest.raises(ExtractionError) as ei:
+        adapter_for(service).extract(request("POST", host, path, raw, "application/json"), raw)
+    msg = str(ei.value)
+    assert msg.startswith(endpoint + ":"), msg
+    assert readable in msg, msg  # schema keys and indexes stay readable, so the message still says where
+    assert "Jane" not in msg and "Doe" not in msg, msg
+
+
+def test_gemini_web_reference_note_digests_user_chosen_keys() -> None:
+    """An unreadable file reference is noted with its path, and notes are audited: a user-chosen key there is
+    digested too."""
+    from urllib.parse import quote
+
+    inner = [["a prompt"], {PATIENT_KEY: "/contrib_service/" + "x" * 400}]
+    raw = ("f.req=" + quote(json.dumps([None, json.dumps(inner)]))).encode()
+    env = adapter_for(route("gemini.google.com")).extract(request("POST", "gemini.google.com", SG, raw, FORM), raw)
+    notes = [n for n in env.notes if n.startswith("file_ref:unreadable@")]
+    assert notes and notes[0].startswith("file_ref:unreadable@f.req.1.1.~"), env.notes
+    assert "Jane" not in " ".join(env.notes)
