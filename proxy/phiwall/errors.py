@@ -22,7 +22,16 @@ class PolicyError(PhiWallError):
 
 
 class ExtractionError(PhiWallError):
-    """A request body could not be parsed into parts (unknown shape, broken base64, undecodable encoding)."""
+    """A request body could not be parsed into parts (unknown shape, broken base64, undecodable encoding).
+
+    `endpoint` is the name of the matcher-table row the adapter was parsing (set by `extractors.table.named` and
+    `need`), None when the failure came before any endpoint was known. The pipeline puts it into the audit event's
+    `endpoint` field, so a changed protocol can be counted per endpoint without parsing the `error` text.
+    """
+
+    def __init__(self, message: str, *, endpoint: str | None = None) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
 
 
 class DetectionError(PhiWallError):

@@ -91,7 +91,10 @@ class Pipeline:
         try:
             envelope = adapter.extract(req, body)
         except PhiWallError as e:
-            return self._failed(service_name, "unparsed", str(e), t0, _kind(e))
+            # A known endpoint whose shape changed is audited under its own name (the matcher-table row the
+            # adapter was parsing), so changed protocols can be counted per endpoint; "unparsed" when none matched.
+            endpoint = getattr(e, "endpoint", None) or "unparsed"
+            return self._failed(service_name, endpoint, str(e), t0, _kind(e))
         except Exception as e:  # an adapter bug must not become a pass
             log.error("phiwall: adapter %s crashed: %s", service_name, safelog.crash(e))
             return self._failed(

@@ -11,7 +11,25 @@ import pytest
 from tests.addon.conftest import audit
 from tests.addon.test_addon_uploads import flow
 from tests.addon.test_addon_uploads import send
+from tests.unit.extractors.test_changed_shapes import CASES
 from tests.unit.extractors.test_changed_shapes import PATIENT_KEY_CASES
+
+
+@pytest.mark.parametrize(
+    ("host", "path", "ctype", "body", "endpoint"), CASES, ids=[f"{c[0]}{c[1][:40]}" for c in CASES]
+)
+async def test_a_changed_shape_is_audited_under_its_endpoint(
+    phiwall_ctx, tmp_path: Path, host: str, path: str, ctype: str, body: object, endpoint: str
+) -> None:
+    """The audit event's `endpoint` is the matcher-table row the adapter was parsing, not "unparsed": changed
+    protocols can be counted per endpoint without parsing the `error` text."""
+    addon, _ = phiwall_ctx
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    f = await send(addon, flow("POST", f"https://{host}{path}", raw, {"content-type": ctype}))
+    assert f.response is not None and f.response.status_code == 422
+    (ev,) = audit(tmp_path)
+    assert ev["rule_ids"] == ["on_error"] and ev["verdict"] == "block"
+    assert ev["endpoint"] == endpoint and ev["error"].startswith(endpoint), ev
 
 
 @pytest.mark.parametrize(
@@ -28,4 +46,5 @@ async def test_a_patient_named_key_in_a_broken_body_stays_out_of_the_audit(
     on_disk = (tmp_path / "audit.jsonl").read_text()
     (ev,) = audit(tmp_path)
     assert ev["rule_ids"] == ["on_error"] and ev["error"].startswith(endpoint + ":") and readable in ev["error"]
+    assert ev["endpoint"] == endpoint
     assert "Jane" not in on_disk and "Doe" not in on_disk

@@ -1,8 +1,9 @@
 """Issue 3, "unknown shapes fail safe", through a real `phiwall run` process: a known endpoint whose body no longer
 has the recorded shape (the web apps change without notice) is not forwarded; the person gets the policy's
-on_error answer (default block, 422) in the service's own error shape, and the audit event names the endpoint and
-the path, so a changed protocol shows up in the logs instead of leaking. An endpoint no adapter knows goes through
-the generic adapter: a DICOM in it is still found, a benign body is forwarded."""
+on_error answer (default block, 422) in the service's own error shape, and the audit event names the endpoint (in
+its `endpoint` field and at the start of `error`) and the path, so a changed protocol shows up in the logs instead
+of leaking. An endpoint no adapter knows goes through the generic adapter: a DICOM in it is still found, a benign
+body is forwarded."""
 
 from __future__ import annotations
 
@@ -112,6 +113,7 @@ def test_changed_shape_fails_closed_and_the_audit_names_the_endpoint(
     ev = proxy.audit_events()[-1]
     assert ev["verdict"] == "block" and ev["rule_ids"] == ["on_error"]
     assert ev["error"].startswith(endpoint + ":") or ev["error"].startswith(endpoint + " "), ev["error"]
+    assert ev["endpoint"] == endpoint  # the matched table row, as a field of its own (not "unparsed")
     assert ev["path"] == httpx.URL(url).path and ev["host"] == host
     assert "John" not in json.dumps(ev)
 

@@ -20,6 +20,7 @@ import re
 from typing import Any
 from typing import ClassVar
 
+from phiwall.errors import ExtractionError
 from phiwall.extractors.anthropic_api import extract_anthropic
 from phiwall.extractors.base import METADATA_KEYS
 from phiwall.extractors.base import JsonPath
@@ -177,7 +178,9 @@ def walk_gemini(doc: Any, c: PartCollector, path: JsonPath = ()) -> None:
             inline = d.get(key)
             if isinstance(inline, dict) and "data" in inline:
                 data = inline["data"]
-                need(isinstance(data, str), "gemini", f"{dotted(p + (key, 'data'))} is not a string")
+                if not isinstance(data, str):
+                    # No endpoint here: every caller runs inside `named(<endpoint>)`, which prefixes the real one.
+                    raise ExtractionError(f"unexpected request shape ({dotted(p + (key, 'data'))} is not a string)")
                 _classify_string(data, p + (key, "data"), "data", c, "json", frozenset({"data"}))
                 rest = {k: v for k, v in d.items() if k != key}
                 walk(rest, c, path=p, hook=hook, skip_keys=_SKIP)

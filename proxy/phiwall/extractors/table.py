@@ -78,7 +78,7 @@ def need(cond: bool, endpoint: str, what: str) -> None:
     """Fail closed on a known endpoint whose body no longer has the shape the adapter was written for: the
     message names the endpoint and the field, never a value."""
     if not cond:
-        raise ExtractionError(f"{endpoint}: unexpected request shape ({what})")
+        raise ExtractionError(f"{endpoint}: unexpected request shape ({what})", endpoint=endpoint)
 
 
 @contextmanager
@@ -86,13 +86,15 @@ def named(endpoint: str) -> Iterator[None]:
     """While a known endpoint's body is taken apart, every ExtractionError names that endpoint. A broken base64
     value or multipart body is found deep in shared helpers that do not know which endpoint they serve; without
     the name, the on_error audit event would not say which protocol changed (issue 3: a changed web protocol must
-    show up in the logs, not leak). Messages that already start with the endpoint are left as they are."""
+    show up in the logs, not leak). Messages that already start with the endpoint are left as they are. The name
+    is also set as the error's `endpoint` attribute, which the audit event's `endpoint` field carries."""
     try:
         yield
     except ExtractionError as e:
         if str(e).startswith(endpoint):
+            e.endpoint = endpoint
             raise
-        raise ExtractionError(f"{endpoint}: {e}") from e
+        raise ExtractionError(f"{endpoint}: {e}", endpoint=endpoint) from e
 
 
 def dotted(p: JsonPath) -> str:

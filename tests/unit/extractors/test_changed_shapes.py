@@ -76,20 +76,23 @@ def test_changed_shape_names_the_endpoint(host: str, path: str, ctype: str, body
     with pytest.raises(ExtractionError) as ei:
         adapter_for(service).extract(request("POST", host, path, raw, ctype), raw)
     assert str(ei.value).startswith(endpoint), str(ei.value)
+    assert ei.value.endpoint == endpoint  # structured, for the audit event's `endpoint` field
 
 
 def test_broken_grpc_frame_names_the_method() -> None:
     raw = b"\x00\x00\x00\x00\x10abc"  # declares 16 bytes, carries 3
     req = request("POST", "api.x.ai", "/xai_api.Chat/GetCompletion", raw, "application/grpc")
-    with pytest.raises(ExtractionError, match=r"^chat\.get_completion: gRPC message at byte 0 is truncated"):
+    with pytest.raises(ExtractionError, match=r"^chat\.get_completion: gRPC message at byte 0 is truncated") as ei:
         adapter_for(hostless_service("grpc")).extract(req, raw)
+    assert ei.value.endpoint == "chat.get_completion"
 
 
 def test_broken_openai_uploads_part_names_the_step() -> None:
     raw = b"--zz\r\nbroken"
     req = request("POST", "api.openai.com", "/v1/uploads/upload_abc/parts", raw, "multipart/form-data; boundary=zz")
-    with pytest.raises(ExtractionError, match=r"^uploads\.parts: "):
+    with pytest.raises(ExtractionError, match=r"^uploads\.parts: ") as ei:
         adapter_for(hostless_service("openai_uploads")).extract(req, raw)
+    assert ei.value.endpoint == "uploads.parts"
 
 
 # A JSON key the user chose, named after a patient, on the path to a value whose shape is broken. Error messages
@@ -122,7 +125,10 @@ PATIENT_KEY_CASES = [
     (
         "api.anthropic.com",
         "/v1/messages",
-        {"model": "m", "messages": [{"role": "user", "content": [{PATIENT_KEY: {"type": "image", "source": {"type": "s3"}}}]}]},
+        {
+            "model": "m",
+            "messages": [{"role": "user", "content": [{PATIENT_KEY: {"type": "image", "source": {"type": "s3"}}}]}],
+        },
         "messages",
         "unknown content source type at messages.0.content.0.~",
     ),
@@ -149,7 +155,7 @@ def test_error_paths_digest_user_chosen_keys(host: str, path: str, body: object,
     with pytest.raises(ExtractionError) as ei:
         adapter_for(service).extract(request("POST", host, path, raw, "application/json"), raw)
     msg = str(ei.value)
-    assert msg.startswith(endpoint + ":"), msg
+    assert msg.startswith(endpoint + ":") and ei.value.endpoint == endpoint, msg
     assert readable in msg, msg  # schema keys and indexes stay readable, so the message still says where
     assert "Jane" not in msg and "Doe" not in msg, msg
 
