@@ -12,6 +12,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,11 @@ class PhiWall(UploadFlows):
         self.inline: Pipeline | None = None
         self.audit: AuditSink | None = None
         self._audit_path: str | None = None
-        self._policy_mtime: float | None = None
+        # What the policy files looked like when last read: the policy file and every base it `extends`.
+        self._policy_stamp: PolicyStamp = ()
+        # The last reload failure's message, while the file on disk is invalid (None: the installed policy is it).
+        self._reload_failure: str | None = None
+        self._running = False
         self._watch: asyncio.Task[None] | None = None
         self.uploads = UploadStore()  # multi-request uploads and file-id verdicts (phiwall.uploads)
 
@@ -94,8 +99,13 @@ class PhiWall(UploadFlows):
         loader.add_option(
             "phiwall_inline", bool, False, "Inspect in the proxy process (tests and offline replay only)."
         )
+        # An int, not a float: mitmproxy's `--set` parses only str, int, bool and sequence options, so a float
+        # option made `phiwall run -- --set phiwall_reload_seconds=5` stop at start.
         loader.add_option(
-            "phiwall_reload_seconds", float, 2.0, "How often to check the policy file for changes (0: never)."
+            "phiwall_reload_seconds",
+            int,
+            2,
+            "How often, in whole seconds, to check the policy file and the bases it extends for changes (0: never).",
         )
         loader.add_option(
             "phiwall_groups_file", str, "", "Group file for policy `groups:` ('group: user1 user2' lines)."
@@ -135,6 +145,13 @@ class PhiWall(UploadFlows):
                 identity.resolver_for(*(getattr(ctx.options, o) for o in identity_opts))
             except PolicyError as e:
                 raise exceptions.OptionsError(f"Cannot use the identity options: {e}") from None
+        if ctx.options.phiwall_reload_seconds < 0:
+            raise exceptions.OptionsError(
+                "phiwall_reload_seconds must be 0 (never reload) or a positive number of seconds, "
+                f"not {ctx.options.phiwall_reload_seconds}"
+            )
+        if "phiwall_reload_seconds" in updated and self._running:
+            self._start_watcher()
         if ctx.options.phiwall_mode not in ("enforce", "shadow"):
             raise exceptions.OptionsError(
                 f"phiwall_mode must be 'enforce' or 'shadow', not {ctx.options.phiwall_mode!r}"
@@ -182,10 +199,8 @@ class PhiWall(UploadFlows):
         """Swap in a fully built policy (a failed load never reaches here, so the last good one stays)."""
         self.source = source
         self.policy = Policy(source)
-        try:
-            self._policy_mtime = Path(source.path).stat().st_mtime
-        except OSError:
-            self._policy_mtime = None
+        self._policy_stamp = _stamp(_policy_files(source))
+        self._reload_failure = None
         if self.inline is not None:
             self.inline = Pipeline(self.policy)
         if self.pool is not None:
@@ -209,6 +224,10 @@ class PhiWall(UploadFlows):
         if not ctx.options.body_size_limit and self.policy is not None:
             # Without it mitmproxy would buffer any body, however large, before phiwall could refuse it.
             ctx.options.update(body_size_limit=str(self.policy.max_body_bytes))
+        self._running = True
+        self._start_watcher()
+
+    def _start_watcher(self) -> None:
         if ctx.options.phiwall_reload_seconds > 0 and self._watch is None:
             self._watch = asyncio_utils.create_task(self._watch_policy(), name="phiwall policy watcher", keep_ref=True)
 
@@ -219,30 +238,53 @@ class PhiWall(UploadFlows):
             self.pool.close()
 
     async def _watch_policy(self) -> None:
-        while True:
-            await asyncio.sleep(ctx.options.phiwall_reload_seconds)
-            self.check_policy_file()
+        try:
+            while ctx.options.phiwall_reload_seconds > 0:  # set to 0 while running: stop watching
+                await asyncio.sleep(ctx.options.phiwall_reload_seconds)
+                try:
+                    self.check_policy_file()
+                except Exception as e:  # a bug here must not end reloading for the life of the proxy
+                    log.error("phiwall: policy check failed: %s", safelog.crash(e))
+        finally:
+            self._watch = None
 
     def check_policy_file(self) -> None:
-        """Reload the policy when its file changed; keep the last good one (and audit why) when the new is bad."""
+        """Reload the policy when its file or a base it `extends` changed; keep the last good one (and audit why)
+        when the new one is invalid.
+
+        Files are compared by mtime and size. While the files on disk are invalid, every check loads them again
+        (a fixed base that the last good policy did not extend changes no file this watcher knows) but audits a
+        failure only when a file changed or the problems are different, so a broken file is reported once."""
         if self.source is None or not ctx.options.phiwall_policy:
             return
         path = Path(ctx.options.phiwall_policy)
         try:
-            mtime = path.stat().st_mtime
+            path.stat()
         except OSError:
+            return  # an editor replacing the file; the next check sees the new one
+        stamp = _stamp((str(path), *self.source.bases))
+        changed = _changed(self._policy_stamp, stamp)
+        if not changed and self._reload_failure is None:
             return
-        if mtime == self._policy_mtime:
-            return
-        self._policy_mtime = mtime
+        self._policy_stamp = stamp
         try:
             source = load_policy(path)
         except PolicyError as e:
-            log.error("phiwall: kept the last good policy; the changed file is invalid:\n%s", e)
+            if not changed and str(e) == self._reload_failure:
+                return
+            self._reload_failure = str(e)
+            log.error("phiwall: kept the last good policy; the changed policy is invalid:\n%s", e)
             self._emit(
-                {"event": "policy_reload_failed", "path": str(path), "error": str(e), "kept": self.source.sha256[:16]}
+                {
+                    "event": "policy_reload_failed",
+                    "path": str(path),
+                    "changed": changed,
+                    "error": str(e),
+                    "kept": self.source.sha256[:16],
+                }
             )
             return
+        self._reload_failure = None
         if source.sha256 != self.source.sha256:
             self._install_policy(source)
             log.info("phiwall: reloaded policy %s (%s)", source.model.id, source.sha256[:12])
@@ -250,6 +292,7 @@ class PhiWall(UploadFlows):
                 {
                     "event": "policy_reloaded",
                     "path": str(path),
+                    "changed": changed,
                     "policy_id": source.model.id,
                     "policy_sha256": source.sha256[:16],
                 }
@@ -800,6 +843,33 @@ _CHATGPT_REGISTER = re.compile(r"^/backend-(?:api|anon)/files/?$")
 
 _GRPC = hostless_service("grpc")
 _WEBSOCKET = hostless_service("websocket")
+
+
+# (file, mtime in ns, size) for the policy file and each base it extends; -1, -1 for a file that cannot be read.
+PolicyStamp = tuple[tuple[str, int, int], ...]
+
+
+def _policy_files(source: PolicySource) -> tuple[str, ...]:
+    """The files a policy was built from: itself and every base it `extends`, nearest first. A change to any of
+    them is a change to the effective policy (a hospital edits its shared base, not every team's file)."""
+    return (source.path, *source.bases)
+
+
+def _stamp(files: Iterable[str]) -> PolicyStamp:
+    out = []
+    for f in files:
+        try:
+            st = Path(f).stat()
+            out.append((f, st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((f, -1, -1))
+    return tuple(out)
+
+
+def _changed(old: PolicyStamp, new: PolicyStamp) -> list[str]:
+    """The files of `new` that are not as `old` saw them (new files in the chain count as changed)."""
+    before = {f: (m, n) for f, m, n in old}
+    return [f for f, m, n in new if before.get(f) != (m, n)]
 
 
 def _style(flow: http.HTTPFlow, service: Service) -> str:

@@ -160,12 +160,6 @@ async def test_user_from_an_htpasswd_login_and_groups_reach_the_policy(env: Path
     assert (ev[0]["user"], ev[0]["verdict"], ev[0]["rule_ids"]) == ("rad.lee", "warn", ["radiology-seen", "chat"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="PhiWall.check_policy_file (proxy/phiwall/addon.py, core) watches only the policy file's mtime, not the "
-    "files it extends (PolicySource.bases): a changed base is picked up only when the policy file itself changes",
-)
 async def test_reload_when_a_base_policy_changes(env: Path) -> None:
     base = env / "base.yaml"
     base.write_text(POLICY.format(id="base", action="warn"))
@@ -182,12 +176,65 @@ async def test_reload_when_a_base_policy_changes(env: Path) -> None:
         assert addon.policy is not None and addon.policy.sha256 != before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=NotImplementedError,
-    reason="phiwall_reload_seconds is declared as a float option (proxy/phiwall/addon.py, core); mitmproxy's --set "
-    "parses only str/int/bool/sequence options, so `phiwall run -- --set phiwall_reload_seconds=5` stops the proxy",
-)
+async def test_an_invalid_base_keeps_the_last_good_policy_until_it_is_fixed(env: Path) -> None:
+    """Editing the shared base a team policy extends: a broken base is refused once (audited, naming the base),
+    the last good effective policy stays enforced, and the fixed base is picked up without touching the child."""
+    base = env / "base.yaml"
+    base.write_text(POLICY.format(id="base", action="warn"))
+    child = env / "child.yaml"
+    child.write_text("id: child\nextends: base.yaml\n")
+    audit = env / "audit.jsonl"
+    addon = PhiWall()
+    with taddons.context(Proxyserver(), addon) as tctx:
+        tctx.configure(addon, phiwall_policy=str(child), phiwall_inline=True, phiwall_audit_file=str(audit),
+                       phiwall_reload_seconds=0)  # fmt: skip
+        good = addon.policy.sha256 if addon.policy else ""
+        base.write_text(POLICY.format(id="base", action="reject"))
+        os.utime(base, (5, 5))
+        addon.check_policy_file()
+        addon.check_policy_file()  # nothing changed since: not audited again
+        assert addon.policy is not None and addon.policy.sha256 == good
+        f = _chat()
+        addon.requestheaders(f)
+        await addon.request(f)
+        assert f.response is None and f.metadata["phiwall"]["warn"]  # still the last good policy: warn
+        base.write_text(POLICY.format(id="base", action="block"))
+        os.utime(base, (6, 6))
+        addon.check_policy_file()
+        f = _chat()
+        addon.requestheaders(f)
+        await addon.request(f)
+        assert f.response is not None and f.response.status_code == 403
+    events = [e for e in _events(audit) if e["event"].startswith("policy_")]
+    assert [e["event"] for e in events] == ["policy_reload_failed", "policy_reloaded"]
+    failed, reloaded = events
+    assert failed["changed"] == [str(base)] and failed["kept"] == good[:16]
+    assert "base policy 'base.yaml' is invalid" in failed["error"] and "rules[0].action" in failed["error"]
+    assert reloaded["changed"] == [str(base)] and reloaded["policy_id"] == "child"
+
+
+async def test_a_new_base_that_was_broken_is_picked_up_once_fixed(env: Path) -> None:
+    """The child switches to a base the last good policy never extended, and that base is invalid: once it is
+    fixed, the reload happens although no file of the last good policy changed."""
+    pol = env / "p.yaml"
+    pol.write_text(POLICY.format(id="one", action="warn"))
+    audit = env / "audit.jsonl"
+    addon = PhiWall()
+    with taddons.context(Proxyserver(), addon) as tctx:
+        tctx.configure(addon, phiwall_policy=str(pol), phiwall_inline=True, phiwall_audit_file=str(audit),
+                       phiwall_reload_seconds=0)  # fmt: skip
+        newbase = env / "newbase.yaml"
+        newbase.write_text(POLICY.format(id="nb", action="reject"))
+        pol.write_text("id: two\nextends: newbase.yaml\n")
+        os.utime(pol, (5, 5))
+        addon.check_policy_file()
+        assert addon.policy is not None and addon.policy.id == "one"
+        newbase.write_text(POLICY.format(id="nb", action="block"))
+        addon.check_policy_file()
+        assert addon.policy.id == "two"
+    assert [e["event"] for e in _events(audit)] == ["policy_reload_failed", "policy_reloaded"]
+
+
 def test_reload_interval_can_be_set_on_the_command_line() -> None:
     from mitmproxy import options
     from mitmproxy.addonmanager import Loader
@@ -202,3 +249,11 @@ def test_reload_interval_can_be_set_on_the_command_line() -> None:
     PhiWall().load(Loader(_Master()))  # type: ignore[arg-type]
     opts.set("phiwall_reload_seconds=5")
     assert float(opts.phiwall_reload_seconds) == 5
+
+
+def test_a_negative_reload_interval_is_refused(env: Path) -> None:
+    addon = PhiWall()
+    with taddons.context(Proxyserver(), addon) as tctx:
+        tctx.configure(addon, phiwall_inline=True, phiwall_audit_file=str(env / "audit.jsonl"))
+        with pytest.raises(exceptions.OptionsError, match="phiwall_reload_seconds"):
+            tctx.configure(addon, phiwall_reload_seconds=-1)

@@ -1,7 +1,7 @@
 """`phiwall run` as a real process, its own watcher task, real HTTP through it. Deliver 2: the proxy reloads its
 policy when the file changes, keeps the last good policy when the new file is invalid (and audits the refusal
-with file, line and field), and takes the next valid version again. Deliver 5: `--mode shadow` changes nothing
-and audits what the policy would have done."""
+with file, line and field), and takes the next valid version again; the same for a base the policy `extends`.
+Deliver 5: `--mode shadow` changes nothing and audits what the policy would have done."""
 
 from __future__ import annotations
 
@@ -46,10 +46,16 @@ def proxy_for(tmp_path: Path, upstream: tuple[Path, FakeUpstream]) -> Iterator[C
     ca, up = upstream
 
     def start(policy: Path, mode: str = "enforce") -> ProxyProcess:
-        # The default reload interval (2 s): `--set phiwall_reload_seconds=...` cannot be parsed yet
-        # (test_addon_policy.py::test_reload_interval_can_be_set_on_the_command_line).
+        # The reload interval through mitmproxy's own `--set`, as an administrator would: the proxy must start.
         home = tmp_path / f"home{len(started)}"
-        p = start_proxy(home, {h: up.port for h in SERVICE_HOSTS}, ca, policy=policy, mode=mode)
+        p = start_proxy(
+            home,
+            {h: up.port for h in SERVICE_HOSTS},
+            ca,
+            policy=policy,
+            mode=mode,
+            extra=["--set", "phiwall_reload_seconds=1"],
+        )
         started.append(p)
         return p
 
@@ -104,6 +110,28 @@ def test_running_proxy_reloads_and_keeps_the_last_good_policy(
     assert reloaded == ["two", "four"]
     inspected = [e["policy_id"] for e in proxy.audit_events() if e.get("event") == "inspection"]
     assert inspected[0] == "one" and inspected[-1] == "four" and "three" not in inspected
+
+
+def test_running_proxy_reloads_when_a_base_it_extends_changes(
+    tmp_path: Path, proxy_for: Callable[..., ProxyProcess]
+) -> None:
+    """Only the shared base is edited, never the policy file the proxy was started with."""
+    base = tmp_path / "base.yaml"
+    base.write_text(POLICY.format(id="base", action="warn"))
+    child = tmp_path / "team.yaml"
+    child.write_text("id: team\nextends: base.yaml\n")
+    proxy = proxy_for(child)
+    assert _chat(proxy).headers.get("x-phiwall-verdict") == "warn"
+
+    _write(base, POLICY.format(id="base", action="reject"))  # invalid: the last good policy stays
+    assert _until(lambda: any(e.get("event") == "policy_reload_failed" for e in proxy.audit_events()))
+    assert _chat(proxy).headers.get("x-phiwall-verdict") == "warn"
+
+    _write(base, POLICY.format(id="base", action="block"))
+    assert _until(lambda: _chat(proxy).status_code == 403), "the changed base was not picked up"
+    events = [e for e in proxy.audit_events() if e.get("event", "").startswith("policy_")]
+    assert [e["event"] for e in events] == ["policy_reload_failed", "policy_reloaded"]
+    assert all(e["changed"] == [str(base)] for e in events)
 
 
 def test_shadow_mode_forwards_everything_and_audits_what_would_happen(

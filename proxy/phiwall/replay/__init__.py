@@ -79,7 +79,7 @@ class Replayer:
             "phiwall_policy": self.source.path,
             "phiwall_mode": "enforce",  # what the policy would have done, not what shadow mode would audit
             "phiwall_inline": True,  # no worker processes: one process, nothing listening, nothing sent
-            "phiwall_reload_seconds": 0.0,
+            "phiwall_reload_seconds": 0,
             "phiwall_audit_file": os.devnull,  # replaced by the in-memory sink below: nothing written at rest
             "phiwall_groups_file": i.groups_file,
             "phiwall_user_header": i.user_header,
