@@ -106,3 +106,28 @@ def test_only_the_addon_touches_mitmproxy_ctx() -> None:
             elif isinstance(node, ast.Import) and any(a.name == "mitmproxy.ctx" for a in node.names):
                 offenders.append(str(f.relative_to(REPO)))
     assert not offenders, offenders
+
+
+_REPO_PATH = re.compile(
+    r"\b(?:tests|docs|policies|proxy|bench|scripts)/[A-Za-z0-9_./-]+\.(?:har|json|jsonl|yaml|yml|md|py|sh|flow|dcm|png)\b"
+)
+
+
+def test_files_named_in_docstrings_and_comments_exist() -> None:
+    """A docstring that sends the reader to a renamed fixture (tests/replay/traffic.py once named
+    `chatgpt_upload.json` after it became a HAR) is worse than none. Only docstrings and comments are checked:
+    string literals in code may name files a test creates."""
+    import io
+    import tokenize
+
+    missing = []
+    for root in ("proxy", "tests", "bench"):
+        for f in sorted((REPO / root).rglob("*.py")):
+            for tok in tokenize.generate_tokens(io.StringIO(f.read_text(encoding="utf-8")).readline):
+                prose = tok.type == tokenize.COMMENT or (
+                    tok.type == tokenize.STRING and tok.string.lstrip("rbuRBU").startswith(('"""', "'''"))
+                )
+                if prose:
+                    missing += [f"{f.relative_to(REPO)}: {p}" for p in _REPO_PATH.findall(tok.string)]
+    missing = [m for m in missing if not (REPO / m.split(": ", 1)[1]).exists()]
+    assert not missing, missing
