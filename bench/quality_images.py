@@ -33,8 +33,6 @@ sys.path.insert(0, str(REPO / "proxy"))
 import train_medical_image as tm  # noqa: E402
 from phiwall.detectors.medical_image import MedicalImageDetector  # noqa: E402
 from phiwall.imaging.features import N_FEATURES  # noqa: E402
-from phiwall.imaging.features import THUMB_SIDE  # noqa: E402
-from phiwall.imaging.features import extract  # noqa: E402
 from phiwall.imaging.load import load_image  # noqa: E402
 
 
@@ -85,17 +83,22 @@ def group_folds(groups: list[str], k: int, seed: int) -> list[int]:
 
 
 def condition_features(ds: tm.Dataset, corpus_idx: list[int], cache: Path | None) -> dict[str, np.ndarray]:
-    """Runtime-path features of every held-out file under every condition (they do not depend on the model)."""
+    """Runtime-path features of every held-out file under every condition (they do not depend on the model).
+
+    A file the detector does not score at all (too small to show a scan) gets a row of NaN: it scores 0.
+    """
     if cache is not None and cache.exists():
         with np.load(cache, allow_pickle=False) as z:
             if z["keys"].tolist() == [ds.bases[i].key for i in corpus_idx] and z["original"].shape[1] == N_FEATURES:
                 return {c: z[c] for c in CONDITIONS}
     out: dict[str, list[np.ndarray]] = {c: [] for c in CONDITIONS}
+    runtime = MedicalImageDetector()
     for i in corpus_idx:
         base = ds.bases[i]
         raw = base.raw if base.raw is not None else _png(base.views[0])
         for cond, data in conditions(raw).items():
-            out[cond].append(extract(load_image(data, max_side=THUMB_SIDE)))
+            x = runtime.features_of(data)
+            out[cond].append(np.full(N_FEATURES, np.nan, np.float32) if x is None else x)
     arrays = {c: np.stack(v) for c, v in out.items()}
     if cache is not None:
         np.savez(cache, keys=np.array([ds.bases[i].key for i in corpus_idx]), **arrays)
@@ -125,8 +128,9 @@ def cross_validate(ds: tm.Dataset, k: int, cond_cache: Path | None = None) -> li
             }
             for cond in CONDITIONS:
                 x = feats[cond][j]
-                rec[cond] = model.score(x)
-                rec[f"{cond}_modality"] = model.modality_of(x)
+                unscored = bool(np.isnan(x).any())
+                rec[cond] = 0.0 if unscored else model.score(x)
+                rec[f"{cond}_modality"] = "none" if unscored else model.modality_of(x)
             results.append(rec)
         print(f"fold {f}: {len(test)} held-out items, {time.time() - t0:.0f}s", file=sys.stderr)
     return results

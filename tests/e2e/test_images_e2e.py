@@ -22,7 +22,9 @@ from tests.e2e.test_web_chatgpt import fixture  # noqa: F401 - pytest fixture (t
 from tests.e2e.test_web_chatgpt import replay
 from tests.e2e.test_web_chatgpt import up  # noqa: F401 - pytest fixture (fake ChatGPT answering it)
 from tests.factories import image_bytes
+from tests.factories import make_chart
 from tests.factories import make_dicom
+from tests.factories import make_invoice_scan
 from tests.factories import make_loop_pdf
 from tests.factories import make_photo
 from tests.factories import make_scan
@@ -129,7 +131,11 @@ def _corpus_image(rel: str) -> bytes:
 @pytest.mark.parametrize(
     "name,make",
     [
+        # generated here, never seen in training: the honest cases
         ("generated holiday photo", lambda: image_bytes(make_photo(), "JPEG", quality=85)),
+        ("generated chart", lambda: image_bytes(make_chart())),
+        ("generated scanned invoice", lambda: image_bytes(make_invoice_scan(), "JPEG", quality=80)),
+        # corpus files: the shipped model was trained on them, so these guard against regressions only
         ("holiday photo (corpus landscape)", lambda: _corpus_image("nonmedical_images/pillow/exif-72dpi-int.jpg")),
         ("chart (corpus plot)", lambda: _corpus_image("nonmedical_images/monai/threadcontainer_plot_test.png")),
         ("scanned invoice (corpus document scan)", lambda: _corpus_image("nonmedical_images/pillow/pport_g4.png")),

@@ -24,10 +24,12 @@ from phiwall.errors import PolicyError
 from phiwall.imaging import features as feat
 from phiwall.imaging.load import MAX_PIXELS
 from phiwall.imaging.load import load_image
+from phiwall.imaging.load import open_image
 from phiwall.model import Finding
 from phiwall.model import Part
 
 MODEL_FILE = "medical_image_model.npz"
+MIN_SIDE = 32  # below this a picture shows no readable anatomy: icons, emoji, avatars, spacer GIFs
 DEFAULT_THRESHOLD = 0.5  # overwritten by the model file's `default_threshold` when present
 MODALITIES = (
     "xray",
@@ -193,29 +195,39 @@ class MedicalImageDetector:
     def threshold(self) -> float:
         return self.model.default_threshold if self._threshold is None else self._threshold
 
-    def features_of(self, data: bytes) -> np.ndarray:
-        """Feature vector for image bytes; raises DetectionError / LimitError."""
+    def features_of(self, data: bytes) -> np.ndarray | None:
+        """Feature vector for image bytes, or None for an image too small to show a scan.
+
+        Raises DetectionError / LimitError.
+        """
         img = load_image(data, max_side=feat.THUMB_SIDE, max_pixels=self._max_pixels)
+        if min(img.size) < MIN_SIDE and min(open_image(data, max_pixels=self._max_pixels).size) < MIN_SIDE:
+            return None
         try:
             return feat.extract(img)
         except Exception as exc:  # a feature bug must not become a silent pass
             raise DetectionError(f"medical image analysis failed ({type(exc).__name__})") from None
 
+    def _scored(self, data: bytes) -> tuple[float, np.ndarray | None]:
+        x = self.features_of(data)
+        if x is None:
+            return 0.0, None
+        return min(max(self.model.score(x), 0.0), 1.0), x
+
     def score_bytes(self, data: bytes, *, with_modality: bool = True) -> tuple[float, str | None]:
         """(score in [0, 1], modality guess or None) for image bytes; raises DetectionError / LimitError.
 
         The modality forest costs about as much as the binary one, so callers that only need the score skip it.
+        An image too small to show a scan scores 0 with no modality.
         """
-        x = self.features_of(data)
-        score = min(max(self.model.score(x), 0.0), 1.0)
-        return score, (self.model.modality_of(x) if with_modality else None)
+        score, x = self._scored(data)
+        return score, (self.model.modality_of(x) if with_modality and x is not None else None)
 
     def detect(self, part: Part) -> list[Finding]:
         if part.data is None:
             return []
-        x = self.features_of(part.data)
-        score = min(max(self.model.score(x), 0.0), 1.0)
-        if score < self.threshold:
+        score, x = self._scored(part.data)
+        if x is None or score < self.threshold:
             return []
         modality = self.model.modality_of(x)
         return [

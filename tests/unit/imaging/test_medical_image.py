@@ -166,6 +166,21 @@ def test_detect_emits_finding_only_above_threshold() -> None:
     assert (never.detect(_part(data)) == []) == (score < 1.0)
 
 
+@pytest.mark.parametrize("size", [(14, 25), (31, 400), (8, 8)])
+def test_images_too_small_to_show_a_scan_are_not_medical(size: tuple[int, int]) -> None:
+    tiny = _xray_like(512).resize(size)
+    det = mi.build({"threshold": 0.0})  # even a policy that reports every score gets nothing
+    assert det.score_bytes(_png_bytes(tiny)) == (0.0, None)
+    assert det.detect(_part(_png_bytes(tiny))) == []
+
+
+def test_a_long_strip_is_judged_on_its_full_size_not_its_thumbnail() -> None:
+    """A 4000 x 100 banner shrinks to a 256 x 6 thumbnail, but 100 px is enough to show anatomy."""
+    strip = _xray_like(512).resize((4000, 100))
+    det = mi.build({"threshold": 0.0})
+    assert len(det.detect(_part(_png_bytes(strip)))) == 1
+
+
 def test_detect_errors_are_typed() -> None:
     det = mi.MedicalImageDetector()
     with pytest.raises(LimitError):
