@@ -44,7 +44,9 @@ _KEEP: list[object] = []
 
 def oai(proxy: ProxyProcess) -> openai.OpenAI:
     http_client = openai.DefaultHttpxClient(proxy=proxy.url, verify=ssl.create_default_context(cafile=str(proxy.ca)))
-    return openai.OpenAI(api_key="sk-test", base_url="https://api.openai.com/v1", http_client=http_client, max_retries=0)
+    return openai.OpenAI(
+        api_key="sk-test", base_url="https://api.openai.com/v1", http_client=http_client, max_retries=0
+    )
 
 
 def chat_with_image(proxy: ProxyProcess, data: bytes, mime: str = "image/png") -> Any:
@@ -55,7 +57,10 @@ def chat_with_image(proxy: ProxyProcess, data: bytes, mime: str = "image/png") -
 
 def chat_with_file(proxy: ProxyProcess, data: bytes, filename: str) -> Any:
     file_data = "data:application/pdf;base64," + base64.b64encode(data).decode()
-    content = [{"type": "text", "text": BENIGN}, {"type": "file", "file": {"filename": filename, "file_data": file_data}}]
+    content = [
+        {"type": "text", "text": BENIGN},
+        {"type": "file", "file": {"filename": filename, "file_data": file_data}},
+    ]
     return oai(proxy).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": content}])
 
 
@@ -103,7 +108,8 @@ def test_zipped_dicom_folder_to_gemini_file_api_is_blocked(proxy: ProxyProcess, 
     series = make_zip({f"DICOM/SE1/IM{i:04d}": make_dicom(patient_name="Roe^Jane") for i in range(3)})
     ctx = ssl.create_default_context(cafile=str(proxy.ca))
     client = genai.Client(
-        api_key="test-key", http_options=types.HttpOptions(client_args={"proxy": proxy.url, "verify": ctx}, timeout=60_000)
+        api_key="test-key",
+        http_options=types.HttpOptions(client_args={"proxy": proxy.url, "verify": ctx}, timeout=60_000),
     )
     _KEEP.append(client)
     with pytest.raises(genai_errors.ClientError) as ei:
@@ -114,7 +120,9 @@ def test_zipped_dicom_folder_to_gemini_file_api_is_blocked(proxy: ProxyProcess, 
 
 
 def test_pdf_with_a_patient_name_is_blocked(proxy: ProxyProcess, fresh_upstream: FakeUpstream) -> None:
-    pdf = make_text_pdf([["Discharge summary", "Patient: Margaret Holloway", "Diagnosis: community-acquired pneumonia"]])
+    pdf = make_text_pdf(
+        [["Discharge summary", "Patient: Margaret Holloway", "Diagnosis: community-acquired pneumonia"]]
+    )
     with pytest.raises(openai.PermissionDeniedError) as ei:
         chat_with_file(proxy, pdf, "summary.pdf")
     assert "person name" in str(ei.value) and "Holloway" not in str(ei.value)

@@ -273,3 +273,39 @@ def test_balanced_groups_keep_order() -> None:
     chunks = [str(i) * (i + 1) for i in range(9)]
     groups = _balanced_groups(chunks, 2)
     assert len(groups) == 2 and [c for g in groups for c in g] == chunks
+
+
+# ------------------------------------------------------------------------------------------- rule prefilters
+def test_street_tail_literals_are_exactly_the_pattern_words() -> None:
+    import regex
+
+    words = pr._STREET_TAIL_WORDS
+    assert {"strasse", "straße".casefold(), "vägen", "vagen", "gatan", "weg"} <= set(words)
+    for w in words:
+        assert regex.fullmatch(f"(?i:{pr._STREET_TAIL})", w, regex.VERSION1), w
+
+
+# fmt: off
+PREFILTERED = [
+    ("compound_street_number", "Ship it to Strickstrasse 61 please"),
+    ("compound_street_number", "Adresse: STRÖMGATAN 4, Lund"),
+    ("compound_street_number", "Nybyvägen 65"),
+    ("compound_street_number", "bor på Kirkevej. 7"),
+    ("name_then_relation", "Mary Jones (daughter) called"),
+    ("name_then_relation", "spoke with Ann Lee - wife"),
+    ("us_formatted", "call (617) 555-0134 tonight"),
+    ("us_formatted", "+1 617.555.0134"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize("rule_name,text", PREFILTERED)
+def test_a_prefilter_never_hides_a_match(rule_name: str, text: str) -> None:
+    """A prefilter is a necessary condition: whenever the rule's regex matches, the prefilter must say yes,
+    and on text without a candidate it says no (which is the point)."""
+    rules = {r.name: r for r in (*pr.STREET_RULES, *pr.PHONE_RULES, *pr.person_rules(pr.NameGate()))}
+    rule = rules[rule_name]
+    assert rule.prefilter is not None
+    assert rule.regex.search(text), "the example must match the rule"
+    assert rule.prefilter(text)
+    assert not rule.prefilter("Page 3 line 12: follow-up visit, vitals stable, medication unchanged")
