@@ -124,66 +124,49 @@ async def test_benign_chatgpt_put_passes_untouched(phiwall_ctx) -> None:
     assert f.response.status_code == 201
 
 
+OPENAI = "https://api.openai.com"
+JSON = {"content-type": "application/json"}
+
+
+async def openai_upload(addon: PhiWall, upload_id: str, size: int) -> None:
+    """`POST /v1/uploads`, answered with `upload_id` (the addon learns the id from the response)."""
+    meta = {"bytes": size, "filename": "a.bin", "mime_type": "application/octet-stream", "purpose": "user_data"}
+    body = json.dumps({"id": upload_id, "object": "upload"}).encode()
+    await send(addon, flow("POST", OPENAI + "/v1/uploads", json.dumps(meta).encode(), JSON), (200, JSON, body))
+
+
+async def openai_part(addon: PhiWall, upload_id: str, data: bytes, part_id: str) -> http.HTTPFlow:
+    body = b'--b\r\nContent-Disposition: form-data; name="data"; filename="blob"\r\n\r\n' + data + b"\r\n--b--\r\n"
+    f = flow(
+        "POST", f"{OPENAI}/v1/uploads/{upload_id}/parts", body, {"content-type": "multipart/form-data; boundary=b"}
+    )
+    return await send(addon, f, (200, JSON, json.dumps({"id": part_id}).encode()))
+
+
+async def openai_complete(addon: PhiWall, upload_id: str, part_ids: list[str]) -> http.HTTPFlow:
+    body = json.dumps({"part_ids": part_ids}).encode()
+    return await send(addon, flow("POST", f"{OPENAI}/v1/uploads/{upload_id}/complete", body, JSON))
+
+
 async def test_openai_uploads_parts_any_order_judged_at_complete(phiwall_ctx) -> None:
     addon, _ = phiwall_ctx
-    host = "https://api.openai.com"
-    await send(
-        addon,
-        flow(
-            "POST",
-            host + "/v1/uploads",
-            json.dumps(
-                {"bytes": 10, "filename": "a.bin", "mime_type": "application/octet-stream", "purpose": "user_data"}
-            ).encode(),
-            {"content-type": "application/json"},
-        ),
-        (200, {"content-type": "application/json"}, json.dumps({"id": "upload_abc12345", "object": "upload"}).encode()),
-    )
+    await openai_upload(addon, "upload_abc12345", 10)
     dcm = make_dicom(preamble=False, file_meta=False, encoding="implicit")
     pieces = [dcm[i : i + 64] for i in range(0, len(dcm), 64)]
     ids = []
     for n in reversed(range(len(pieces))):  # last part first
-        body = (
-            b'--b\r\nContent-Disposition: form-data; name="data"; filename="blob"\r\n'
-            b"Content-Type: application/octet-stream\r\n\r\n" + pieces[n] + b"\r\n--b--\r\n"
-        )
-        f = await send(
-            addon,
-            flow(
-                "POST",
-                host + "/v1/uploads/upload_abc12345/parts",
-                body,
-                {"content-type": "multipart/form-data; boundary=b"},
-            ),
-            (200, {"content-type": "application/json"}, json.dumps({"id": f"part_{n:08d}"}).encode()),
-        )
+        f = await openai_part(addon, "upload_abc12345", pieces[n], f"part_{n:08d}")
         if f.response.status_code == 403:  # the part that begins the file may be stopped at once
             return
         ids.insert(0, f"part_{n:08d}")
-    f = await send(
-        addon,
-        flow(
-            "POST",
-            host + "/v1/uploads/upload_abc12345/complete",
-            json.dumps({"part_ids": ids}).encode(),
-            {"content-type": "application/json"},
-        ),
-    )
+    f = await openai_complete(addon, "upload_abc12345", ids)
     assert f.response is not None and f.response.status_code == 403
     assert "DICOM" in f.response.json()["error"]["message"]
 
 
 async def test_openai_complete_without_seen_parts_fails_closed(phiwall_ctx) -> None:
     addon, _ = phiwall_ctx
-    f = await send(
-        addon,
-        flow(
-            "POST",
-            "https://api.openai.com/v1/uploads/upload_unknown99/complete",
-            b'{"part_ids": ["part_1"]}',
-            {"content-type": "application/json"},
-        ),
-    )
+    f = await openai_complete(addon, "upload_unknown99", ["part_1"])
     assert f.response.status_code == 422
     assert "not seen by phiwall" in f.response.json()["error"]["message"]
 
@@ -279,39 +262,11 @@ async def test_an_expired_upload_session_fails_closed(phiwall_ctx) -> None:
 
 async def test_openai_parts_and_complete_after_a_blocked_part_stay_blocked(phiwall_ctx) -> None:
     addon, _ = phiwall_ctx
-    host = "https://api.openai.com"
-    await send(
-        addon,
-        flow(
-            "POST",
-            host + "/v1/uploads",
-            b'{"bytes": 9, "filename": "a", "purpose": "user_data"}',
-            {"content-type": "application/json"},
-        ),
-        (200, {"content-type": "application/json"}, b'{"id": "upload_blk12345", "object": "upload"}'),
-    )
-
-    def part(data: bytes) -> http.HTTPFlow:
-        body = b'--b\r\nContent-Disposition: form-data; name="data"; filename="blob"\r\n\r\n' + data + b"\r\n--b--\r\n"
-        return flow(
-            "POST",
-            host + "/v1/uploads/upload_blk12345/parts",
-            body,
-            {"content-type": "multipart/form-data; boundary=b"},
-        )
-
+    await openai_upload(addon, "upload_blk12345", 9)
     dcm = make_dicom()
-    first = await send(addon, part(dcm[:300]), (200, {"content-type": "application/json"}, b'{"id": "part_1"}'))
+    first = await openai_part(addon, "upload_blk12345", dcm[:300], "part_1")
     assert first.response.status_code == 403
-    second = await send(addon, part(dcm[300:]), (200, {"content-type": "application/json"}, b'{"id": "part_2"}'))
+    second = await openai_part(addon, "upload_blk12345", dcm[300:], "part_2")
     assert second.response.status_code == 403
-    done = await send(
-        addon,
-        flow(
-            "POST",
-            host + "/v1/uploads/upload_blk12345/complete",
-            b'{"part_ids": ["part_1", "part_2"]}',
-            {"content-type": "application/json"},
-        ),
-    )
+    done = await openai_complete(addon, "upload_blk12345", ["part_1", "part_2"])
     assert done.response.status_code == 403 and "DICOM" in done.response.json()["error"]["message"]

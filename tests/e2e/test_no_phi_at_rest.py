@@ -12,8 +12,6 @@ import base64
 import json
 import logging
 import os
-import socket
-import ssl
 import time
 import warnings
 from collections.abc import Iterator
@@ -106,16 +104,12 @@ def _send_everything(p: ProxyProcess) -> None:
 
 def _hang_up_mid_body(p: ProxyProcess) -> None:
     """Headers promise 100 000 bytes; the client sends the canary and goes away (mitmproxy's error hook)."""
-    ctx = ssl.create_default_context(cafile=str(p.ca))
-    with socket.create_connection(("127.0.0.1", p.port), timeout=30) as raw:
-        raw.sendall(b"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n")
-        assert b"200" in raw.recv(4096)
-        with ctx.wrap_socket(raw, server_hostname="api.openai.com") as s:
-            s.sendall(
-                b"POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nContent-Type: application/json\r\n"
-                b"Content-Length: 100000\r\n\r\n" + json.dumps({"messages": TEXT}).encode()
-            )
-            time.sleep(0.3)
+    p.raw_https(
+        "api.openai.com",
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100000\r\n\r\n" + json.dumps({"messages": TEXT}).encode(),
+        then=0.3,
+    )
 
 
 def _files_changed_since(t0: float, roots: list[Path]) -> Iterator[Path]:

@@ -335,16 +335,11 @@ def test_decompression_bomb(proxy: ProxyProcess, fresh_upstream: FakeUpstream) -
 def test_huge_content_length_is_refused_before_the_body(proxy: ProxyProcess, fresh_upstream: FakeUpstream) -> None:
     """A 10 GB Content-Length is answered at once (413) without reading or forwarding the body."""
 
-    ctx = ssl.create_default_context(cafile=str(proxy.ca))
-    with socket.create_connection(("127.0.0.1", proxy.port), timeout=30) as raw:
-        raw.sendall(b"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n")
-        assert b"200" in raw.recv(4096)
-        with ctx.wrap_socket(raw, server_hostname="api.openai.com") as s:
-            s.sendall(
-                b"POST /v1/files HTTP/1.1\r\nHost: api.openai.com\r\nContent-Type: application/octet-stream\r\n"
-                b"Content-Length: 10000000000\r\n\r\n" + b"x" * 1000
-            )
-            reply = s.recv(65536)
+    reply = proxy.raw_https(
+        "api.openai.com",
+        b"POST /v1/files HTTP/1.1\r\nHost: api.openai.com\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Length: 10000000000\r\n\r\n" + b"x" * 1000,
+    )
     assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
     assert b"body_size_limit" in reply
     assert fresh_upstream.requests == []

@@ -43,6 +43,23 @@ class ProxyProcess:
             return []
         return [json.loads(line) for line in self.audit.read_text().splitlines() if line.strip()]
 
+    def raw_https(self, host: str, request: bytes, *, then: float = 0.0) -> bytes:
+        """Send hand-written HTTP/1.1 bytes through a CONNECT tunnel, for what no HTTP client will send (a lying
+        Content-Length, a client that hangs up mid-body). Reads one reply unless `then` > 0, in which case it
+        waits that long and hangs up without reading."""
+        import ssl
+
+        ctx = ssl.create_default_context(cafile=str(self.ca))
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as raw:
+            raw.sendall(f"CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n".encode())
+            assert b"200" in raw.recv(4096)
+            with ctx.wrap_socket(raw, server_hostname=host) as s:
+                s.sendall(request)
+                if then > 0:
+                    time.sleep(then)
+                    return b""
+                return s.recv(65536)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
