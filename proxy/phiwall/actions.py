@@ -10,6 +10,7 @@ from typing import Any
 
 from mitmproxy import http
 
+from phiwall.model import combine_reasons
 from phiwall.responses import Answer
 
 WARN_PREFIX = "⚠️ "
@@ -20,7 +21,7 @@ def respond(flow: http.HTTPFlow, answer: Answer) -> None:
 
 
 def warning_text(reasons: Iterable[str]) -> str:
-    return WARN_PREFIX + " ".join(reasons) + "\n\n"
+    return WARN_PREFIX + combine_reasons(reasons) + "\n\n"
 
 
 def add_warning_to_json(body: bytes, notice: str) -> bytes | None:

@@ -623,7 +623,7 @@ class PhiWall(UploadFlows):
             return
         d = inspection.decision
         if d.verdict >= Verdict.DEIDENTIFY:
-            refuse(" ".join(d.reasons), str(d.verdict), d.rule_ids, inspection)
+            refuse(d.message, str(d.verdict), d.rule_ids, inspection)
             return
         self._emit(
             self._event(
@@ -722,7 +722,7 @@ class PhiWall(UploadFlows):
             style=style,
             entity_counts=d.entity_counts(),
             kind=inspection.kind,
-            reason=" ".join(d.reasons),
+            reason=d.message,
         )
         shadow = ctx.options.phiwall_mode == "shadow"
         incident = uuid.uuid4().hex[:12]
@@ -730,18 +730,18 @@ class PhiWall(UploadFlows):
         if not shadow:
             if d.verdict >= Verdict.DEIDENTIFY:  # de-identification is not available yet: fail closed
                 status = _ERROR_STATUS.get(d.error_kind or "", 403)
-                answer = block_answer(style, " ".join(d.reasons), status=status, incident=incident, rule_ids=d.rule_ids)
+                answer = block_answer(style, d.message, status=status, incident=incident, rule_ids=d.rule_ids)
                 actions.respond(flow, answer)
                 applied = "block"
             elif d.verdict == Verdict.WARN or extra_warn:
-                meta["warn"] = " ".join(d.reasons) if d.verdict == Verdict.WARN else extra_warn[0]  # type: ignore[index]
+                meta["warn"] = d.message if d.verdict == Verdict.WARN else extra_warn[0]  # type: ignore[index]
                 applied = "warn"
             else:
                 applied = "allow"
         meta["applied"] = applied
         if d.verdict > Verdict.ALLOW and meta.get("file_ids"):
             # The id is known before the bytes (ChatGPT): later messages naming it get the same verdict.
-            self.uploads.remember_verdict(meta["file_ids"], d.verdict, " ".join(d.reasons), d.rule_ids)
+            self.uploads.remember_verdict(meta["file_ids"], d.verdict, d.message, d.rule_ids)
         self._emit(
             self._event(
                 flow, inspection, verdict=str(d.verdict), applied=applied, rule_ids=d.rule_ids, incident=incident

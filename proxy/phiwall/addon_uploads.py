@@ -286,7 +286,7 @@ class UploadFlows:
         if d.verdict >= Verdict.DEIDENTIFY and d.error is None:
             self._apply(flow, service, inspection)
             if flow.response is not None:  # enforce mode: the rest of this upload is refused without inspection
-                session.blocked = " ".join(d.reasons)
+                session.blocked = d.message
                 session.blocked_rules = d.rule_ids
             return
         self._audit_plain(

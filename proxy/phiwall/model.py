@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Literal
@@ -181,6 +182,29 @@ class Decision:
 
     def entity_counts(self) -> dict[str, int]:
         return dict(sorted(Counter(f.entity for f in self.findings).items()))
+
+    @property
+    def message(self) -> str:
+        """What the person is told: every rule's reason, in one text (see `combine_reasons`)."""
+        return combine_reasons(self.reasons)
+
+
+def combine_reasons(reasons: Iterable[str]) -> str:
+    """Join rule messages so that an opening they share is said once.
+
+    Each rule's message is a whole sentence ("phiwall blocked this message to the OpenAI API: it contains 1 person
+    name (rule phi-person-name). Leave out ..."), because any rule may fire alone. When several fire, repeating
+    "phiwall blocked this message to the OpenAI API:" before each reads like a stutter, so a shared text up to the
+    first ": " is kept once and the rest follow with "Also: ".
+    """
+    items = [r for r in dict.fromkeys(reasons) if r]
+    if len(items) < 2:
+        return items[0] if items else ""
+    head, sep, _ = items[0].partition(": ")
+    if not sep or not all(r.startswith(head + sep) for r in items):
+        return " ".join(items)
+    rest = [r[len(head) + len(sep) :] for r in items]
+    return head + sep + rest[0] + "".join(f" Also: {r}" for r in rest[1:])
 
 
 def entity_counts(findings: tuple[Finding, ...] | list[Finding]) -> dict[str, int]:
