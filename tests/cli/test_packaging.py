@@ -6,16 +6,15 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.proxy import free_port
+from tests.support.proxy import wait_listening
 from tests.support.samples import PHI_PROMPT
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,19 +68,6 @@ def test_compose_file_is_valid() -> None:
     assert r.returncode == 0, r.stderr
 
 
-def _wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path, seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"not listening after {seconds} s:\n{log.read_text()[-3000:]}")
-
-
 def _blocked_through(port: int, ca: Path) -> httpx.Response:
     """A chat request with PHI through the proxy. Nothing answers upstream: only phiwall can answer it."""
     with httpx.Client(proxy=f"http://127.0.0.1:{port}", verify=str(ca), timeout=60) as c:
@@ -124,7 +110,7 @@ def test_quickstart_starts_the_proxy_on_embedded_defaults(tmp_path: Path) -> Non
             cwd=tmp_path,
         )
     try:
-        _wait_listening(proc, port, log)
+        wait_listening(proc, port, log, 90)
         ca = tmp_path / "home" / "mitmproxy" / "mitmproxy-ca-cert.pem"
         r = _blocked_through(port, ca)
         assert r.status_code == 403 and r.json()["error"]["type"] == "phiwall_blocked", r.text
@@ -175,7 +161,7 @@ def test_plain_mitmdump_script_blocks(tmp_path: Path) -> None:
             cwd=tmp_path,
         )
     try:
-        _wait_listening(proc, port, log)
+        wait_listening(proc, port, log, 90)
         r = _blocked_through(port, tmp_path / "mitmproxy" / "mitmproxy-ca-cert.pem")
         assert r.status_code == 403 and r.json()["error"]["type"] == "phiwall_blocked", r.text
         assert "error in script" not in log.read_text()

@@ -70,6 +70,20 @@ class ProxyProcess:
                 self.proc.wait(5)
 
 
+def wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path, seconds: float = 60) -> None:
+    """Return once `proc` accepts connections on `port`; raise with the end of its log if it exits or times out."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"not listening after {seconds} s:\n{log.read_text()[-3000:]}")
+
+
 def start_proxy(
     home: Path,
     upstreams: dict[str, int],
@@ -112,16 +126,9 @@ def start_proxy(
     fh = log.open("wb")
     proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=e, cwd=REPO)
     pp = ProxyProcess(proc, port, home, audit, log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"phiwall run exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            time.sleep(0.2)
-    else:
+    try:
+        wait_listening(proc, port, log, 60)
+    except RuntimeError:
         pp.stop()
-        raise RuntimeError(f"phiwall run did not listen within 60 s:\n{log.read_text()[-3000:]}")
+        raise
     return pp
