@@ -10,6 +10,7 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 need_apt=()
 command -v tesseract >/dev/null 2>&1 || need_apt+=(tesseract-ocr tesseract-ocr-eng)
+command -v dciodvfy >/dev/null 2>&1 || need_apt+=(dicom3tools)  # the de-identification tests validate output DICOM
 # Chromium renders the replay HTML report in its test; skip it with PHIWALL_NO_CHROMIUM=1 on a proxy-only box.
 if [ -z "${PHIWALL_NO_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then need_apt+=(chromium); fi
 if [ ${#need_apt[@]} -gt 0 ] && [ -z "${PHIWALL_NO_APT:-}" ]; then
