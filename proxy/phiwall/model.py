@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
+from typing import Any
 from typing import Literal
 
 
@@ -171,6 +172,19 @@ class RuleHit:
 
 
 @dataclass(frozen=True, slots=True)
+class DeidStep:
+    """One rule's share of a de-identification plan: what it matched and how its `with:` says to change it.
+
+    `options` is a `phiwall.deid.options.DeidOptionSet` (typed loosely here so this module stays free of engine
+    imports); it is a frozen dataclass and crosses the process boundary with the decision.
+    """
+
+    rule_id: str
+    findings: tuple[Finding, ...]
+    options: Any
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     verdict: Verdict
     rule_ids: tuple[str, ...]
@@ -179,6 +193,9 @@ class Decision:
     error: str | None = None  # PHI-free description when the verdict came from on_error
     error_kind: str | None = None  # "limit", "unparseable", "timeout", "detector": decides the HTTP status
     hits: tuple[RuleHit, ...] = field(default=())
+    # Per rule that chose `deidentify` (after exceptions), the findings it matched and its options. Acted on only
+    # when `verdict` is DEIDENTIFY: a stricter rule's block makes the plan moot.
+    plan: tuple[DeidStep, ...] = ()
 
     def entity_counts(self) -> dict[str, int]:
         return dict(sorted(Counter(f.entity for f in self.findings).items()))

@@ -98,7 +98,11 @@ class Pipeline:
         except Exception as e:  # an adapter bug must not become a pass
             log.error("phiwall: adapter %s crashed: %s", service_name, safelog.crash(e))
             return self._failed(
-                service_name, "unparsed", f"internal error in the {service_name} adapter ({type(e).__name__})", t0
+                service_name,
+                "unparsed",
+                f"internal error in the {service_name} adapter ({type(e).__name__})",
+                t0,
+                "internal",
             )
         if envelope.endpoint == "generic" and self.policy.unknown_endpoint != "inspect":
             verdict = Verdict.parse(self.policy.unknown_endpoint)

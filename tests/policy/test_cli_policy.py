@@ -39,12 +39,11 @@ def test_check_prints_every_problem_with_file_line_field_and_hint(
         "    message: 'saw {patient}'\n"  # 10: unknown placeholder
         "  - id: redact\n"
         "    when: {entities: [PERSON]}\n"
-        "    action: deidentify\n"  # 13: not available in this version
-        "    with: {text: {method: mask}}\n"
+        "    action: deidentify\n"
+        "    with: {text: {method: mask}}\n"  # 14: 'method' is not an option (it is 'operator')
     )
     assert main(["policy", "check", str(p)]) == 1
     out = capsys.readouterr().out.splitlines()
-    # the schema problems (the deidentify check runs once the file is otherwise valid)
     assert out == [
         f"{p}:5: rules[0].when.entites: unknown key; check the spelling against docs/policy.md "
         "(or policies/policy.schema.json)",
@@ -53,15 +52,13 @@ def test_check_prints_every_problem_with_file_line_field_and_hint(
         f"{p}:8: rules[1].when.min_score: expected a number (got 'high')",
         f"{p}:10: rules[1].message: unknown placeholder {{patient}} in message; available: {{found}}, {{rule}}, "
         "{service}, {action}, {count}, {entities}, {endpoint}, {policy}",
+        f"{p}:14: rules[2].with.text.method: unknown key; check the spelling against docs/policy.md "
+        "(or policies/policy.schema.json)",
     ]
     p.write_text(p.read_text().replace("entites", "entities").replace("PATIENT_NAME", "PERSON")
-                 .replace("high", "0.8").replace("{patient}", "{found}"))  # fmt: skip
-    assert main(["policy", "check", str(p)]) == 1
-    out = capsys.readouterr().out.splitlines()
-    assert out == [
-        f"{p}:13: rules[2].action: rule 'redact': 'deidentify' is not available in this version of phiwall; use "
-        "'block' or 'warn' until de-identification ships (its options are documented in docs/policy.md)"
-    ]
+                 .replace("high", "0.8").replace("{patient}", "{found}").replace("method", "operator"))  # fmt: skip
+    assert main(["policy", "check", str(p)]) == 0
+    assert "OK (policy mine, 3 rules)" in capsys.readouterr().out
 
 
 def test_check_names_the_broken_base(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

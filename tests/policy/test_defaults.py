@@ -58,6 +58,21 @@ def test_on_error_decides_what_cannot_be_inspected(setting: str) -> None:
     assert bool(d.reasons) is (setting != "allow")  # the person is told why, unless it simply passes
 
 
+@pytest.mark.parametrize("setting", ["block", "warn", "allow"])
+def test_an_adapter_crash_gets_the_on_error_decision(setting: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13 item 11b: an adapter bug (not a PhiWallError) must become the policy's on_error decision; it used
+    to raise TypeError in the pipeline (`_failed` called without its kind) and reach the addon's catch-all."""
+    from phiwall.extractors.openai_api import OpenAIAdapter
+
+    def crash(self: object, req: object, body: bytes) -> None:
+        raise RuntimeError("adapter bug quoting Margaret Okafor")
+
+    monkeypatch.setattr(OpenAIAdapter, "extract", crash)
+    d = pipeline(f"on_error: {setting}").inspect_request(post("/v1/chat/completions", b'{"messages": []}')).decision
+    assert (str(d.verdict), d.rule_ids, d.error_kind) == (setting, ("on_error",), "internal")
+    assert d.error == "internal error in the openai_api adapter (RuntimeError)"  # the type, never the message
+
+
 async def test_max_body_bytes_answers_413_before_inspection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PHIWALL_HOME", str(tmp_path / "home"))
     pol = tmp_path / "p.yaml"

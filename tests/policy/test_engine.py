@@ -227,3 +227,56 @@ def test_dicom_operators(condition: str, attrs: tuple[tuple[str, str], ...], fir
     p = policy(f"rules:\n  - id: r\n    when:\n      dicom: [{condition}]\n    action: block\n")
     d = p.evaluate(env(DCM, kind=EndpointKind.UPLOAD), [f("DICOM_FILE", "p1", attrs=attrs)])
     assert (d.verdict == Verdict.BLOCK) is fires
+
+
+# -- the decision is a plan (action deidentify) --------------------------------------------------------------------
+
+DEID = """rules:
+  - id: names
+    action: deidentify
+    when: {entities: [PERSON, DATE_TIME]}
+    with: {text: {operator: surrogate}}
+  - id: scans
+    action: deidentify
+    when: {entities: [DICOM_FILE]}
+    with: {dicom: {retain_uids: true}}
+  - {id: ssn, action: block, when: {entities: [US_SSN]}}
+  - {id: mrn, action: warn, when: {entities: [MRN]}}
+"""
+
+
+def test_deidentify_decision_carries_each_rules_findings_and_options() -> None:
+    from phiwall.deid.options import DicomDeidOptions
+    from phiwall.deid.options import TextDeidOptions
+
+    p = policy(DEID)
+    person, date, mrn, dcm = (
+        f("PERSON", start=0, end=4),
+        f("DATE_TIME", start=9, end=12),
+        f("MRN"),
+        f("DICOM_FILE", "p1"),
+    )
+    d = p.evaluate(env(TEXT, DCM), [person, date, mrn, dcm])
+    assert d.verdict == Verdict.DEIDENTIFY
+    assert d.rule_ids[:2] == ("names", "scans") and "mrn" in d.rule_ids
+    assert [s.rule_id for s in d.plan] == ["names", "scans"]
+    names, scans = d.plan
+    assert names.findings == (person, date)  # only what that rule matched: the MRN is the warn rule's
+    assert names.options.text == TextDeidOptions(operator="surrogate")
+    assert names.options.dicom == DicomDeidOptions()  # a kind the rule left out keeps its defaults
+    assert scans.findings == (dcm,) and scans.options.dicom.retain_uids is True
+    assert "de-identified" in d.message and "Okafor" not in d.message
+    # a stricter rule makes the plan moot, but the plan still says what deidentify would have done
+    d = p.evaluate(env(TEXT), [person, f("US_SSN")])
+    assert d.verdict == Verdict.BLOCK and [s.rule_id for s in d.plan] == ["names"]
+    # nothing matched by a deidentify rule: no plan
+    assert p.evaluate(env(TEXT), [mrn]).plan == ()
+
+
+def test_exception_capping_a_deidentify_rule_removes_it_from_the_plan() -> None:
+    p = policy(
+        DEID
+        + "exceptions:\n  - {id: x, reason: research team, rules: [names], max_verdict: warn, when: {groups: [r]}}\n"
+    )
+    d = p.evaluate(env(TEXT), [f("PERSON")], Who(user="u", groups=("r",)))
+    assert d.verdict == Verdict.WARN and d.plan == ()

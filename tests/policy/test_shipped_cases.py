@@ -63,3 +63,24 @@ def test_bad_cases_file_is_reported(tmp_path: Path) -> None:
                                            "    expect: {verdict: allow}\n")  # fmt: skip
     suite = policytest.PolicyTester().run_file(tmp_path / "p.cases.yaml")
     assert suite.error is not None and "cases.0.input.servce" in suite.error
+
+
+def test_a_deidentify_expectation_is_tested_and_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PHIWALL_HOME", str(tmp_path / "home"))
+    (tmp_path / "p.yaml").write_text(
+        "id: p\nrules:\n  - {id: names, action: deidentify, when: {entities: [PERSON]},"
+        " with: {text: {operator: mask}}}\n"
+    )
+    (tmp_path / "p.cases.yaml").write_text(
+        "cases:\n  - name: name_is_deidentified\n    input: {parts: [{kind: text}], findings: [{entity: PERSON}]}\n"
+        "    expect: {verdict: deidentify, rule_ids: [names]}\n"
+        "  - name: wrong\n    input: {parts: [{kind: text}], findings: [{entity: PERSON}]}\n"
+        "    expect: {verdict: block}\n"
+    )
+    rc = main(["policy", "test", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "FAIL p::wrong: expected block, got deidentify ['names'] (found: PERSON×1)" in out
+    assert "name_is_deidentified" not in out.split("FAIL", 1)[1]

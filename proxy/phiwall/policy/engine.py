@@ -14,6 +14,7 @@ from typing import Any
 
 from phiwall.extractors import service_by_name
 from phiwall.model import Decision
+from phiwall.model import DeidStep
 from phiwall.model import Envelope
 from phiwall.model import Finding
 from phiwall.model import Part
@@ -65,6 +66,10 @@ _DEFAULT_MESSAGES = {
     "warn": (
         "phiwall warning: this request to {service} contained {found} (rule {rule}). "
         "It was sent; avoid sharing health information with chatbots."
+    ),
+    "deidentify": (
+        "phiwall de-identified this request to {service}: {found} replaced before it was sent (rule {rule}); "
+        "the reply shows the original values again."
     ),
     "allow": "allowed by rule {rule}",
 }
@@ -192,12 +197,18 @@ class Policy:
         reasons = tuple(h.message for h in rule_hits if h.verdict == top and not h.rule_id.startswith("exception:"))
         if used and top <= Verdict.WARN:
             reasons += tuple(h.message for h in rule_hits if h.rule_id.startswith("exception:") and top == h.verdict)
+        plan = tuple(
+            DeidStep(rule.id, tuple(matched), rule.deid_options())
+            for verdict, rule, matched, _ in capped
+            if verdict == Verdict.DEIDENTIFY
+        )
         return Decision(
             verdict=top,
             rule_ids=tuple(h.rule_id for h in rule_hits),
             reasons=tuple(r for r in reasons if r) if top != Verdict.ALLOW else (),
             findings=tuple(findings),
             hits=tuple(rule_hits),
+            plan=plan,
         )
 
     def _render(

@@ -84,6 +84,9 @@ def _line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
 
 _HINTS = {
     "extra_forbidden": "unknown key; check the spelling against docs/policy.md (or policies/policy.schema.json)",
+    # the `with:` options validate into the engines' dataclasses, whose unknown keys pydantic words this way
+    "unexpected_keyword_argument": "unknown key; check the spelling against docs/policy.md "
+    "(or policies/policy.schema.json)",
     "missing": "required field is missing; add it (see docs/policy.md)",
     "literal_error": None,
 }
@@ -254,12 +257,6 @@ def _semantic_checks(model: PolicyModel, own: PolicyModel, lines: dict[Loc, int]
     rule_ids = {r.id for r in model.rules}
     for i, rule in enumerate(own.rules):
         loc_rule: Loc = ("rules", i)
-        if rule.action == "deidentify":
-            at(
-                loc_rule + ("action",),
-                f"rule {rule.id!r}: 'deidentify' is not available in this version of phiwall; use 'block' or "
-                "'warn' until de-identification ships (its options are documented in docs/policy.md)",
-            )
         for d in rule.when.detectors or ():
             if d not in DETECTOR_NAMES and d != "adapter":
                 at(

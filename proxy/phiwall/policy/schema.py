@@ -19,6 +19,11 @@ from pydantic import WithJsonSchema
 from pydantic import field_validator
 from pydantic import model_validator
 
+from phiwall.deid.options import DeidOptionSet
+from phiwall.deid.options import DicomDeidOptions
+from phiwall.deid.options import ImageDeidOptions
+from phiwall.deid.options import TextDeidOptions
+
 ACTIONS = ("allow", "warn", "block", "deidentify")
 Action = Literal["allow", "warn", "block", "deidentify"]
 ErrorAction = Literal["allow", "warn", "block"]
@@ -287,34 +292,41 @@ def check_template(v: str) -> str:
     return v
 
 
-# --- deidentify vocabulary (implementation ships in a later version) -----------------------------------------------
-
-
-class TextDeid(Strict):
-    method: Literal["redact", "mask", "pseudonymize", "hash"] = "redact"
-    template: str = "<{entity}>"
-    entities: StrList | None = None
-
-
-class DicomDeid(Strict):
-    profile: Literal["basic", "retain-dates", "retain-uids", "retain-device", "clean-descriptors"] = "basic"
-    remove_private_tags: bool = True
-    remove_burned_in: bool = True
-
-
-class ImageDeid(Strict):
-    method: Literal["blackout", "blur", "pixelate"] = "blackout"
-    faces: bool = True
-    burned_in_text: bool = True
-    strip_metadata: bool = True
+# --- deidentify vocabulary ---------------------------------------------------------------------------------------
 
 
 class DeidOptions(Strict):
-    """Per-kind options for action `deidentify`."""
+    """Per-kind options for action `deidentify` (the `with:` block).
 
-    text: TextDeid | None = None
-    dicom: DicomDeid | None = None
-    image: ImageDeid | None = None
+    Each kind is validated straight into the engines' own frozen option dataclasses (`phiwall.deid.options`), so
+    the YAML keys, their defaults and the engines cannot drift apart, and unknown keys are errors there too. A kind
+    left out gets its defaults: consistent pseudonyms for text, the Basic Profile for DICOM, painted text and
+    stripped metadata for images.
+    """
+
+    text: TextDeidOptions | None = Field(None, description="How PHI in text is replaced (operator, entities).")
+    dicom: DicomDeidOptions | None = Field(None, description="PS3.15 Annex E Basic Profile and its options.")
+    image: ImageDeidOptions | None = Field(None, description="Raster images: painted regions and metadata.")
+
+    @field_validator("text")
+    @classmethod
+    def _text_entities(cls, v: TextDeidOptions | None) -> TextDeidOptions | None:
+        for e in (v.entities if v is not None else None) or ():
+            if e not in TEXT_ENTITIES and e != "*":
+                raise ValueError(
+                    f"with.text.entities: {e!r} is not a text entity; use one of {', '.join(TEXT_ENTITIES)}"
+                )
+        if v is not None and v.min_score is not None and not 0.0 <= v.min_score <= 1.0:
+            raise ValueError("with.text.min_score must be between 0 and 1")
+        return v
+
+    def option_set(self) -> DeidOptionSet:
+        """The options the engines take, defaults filled in for the kinds the rule did not configure."""
+        return DeidOptionSet(
+            text=self.text or TextDeidOptions(),
+            dicom=self.dicom or DicomDeidOptions(),
+            image=self.image or ImageDeidOptions(),
+        )
 
 
 class Rule(Strict):
@@ -325,7 +337,9 @@ class Rule(Strict):
     message: str | None = Field(
         None, description="What the person reads; placeholders: " + ", ".join(MESSAGE_PLACEHOLDERS)
     )
-    with_: DeidOptions | None = Field(None, alias="with", description="Options for action deidentify.")
+    with_: DeidOptions | None = Field(
+        None, alias="with", description="Options for action deidentify: text, dicom and image engines."
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -333,6 +347,10 @@ class Rule(Strict):
     @classmethod
     def _placeholders(cls, v: str | None) -> str | None:
         return check_template(v) if v is not None else v
+
+    def deid_options(self) -> DeidOptionSet:
+        """The engines' options for this rule (defaults when it has no `with:`)."""
+        return self.with_.option_set() if self.with_ is not None else DeidOptionSet()
 
     @model_validator(mode="after")
     def _with_needs_deidentify(self) -> Rule:
