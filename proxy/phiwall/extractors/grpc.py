@@ -11,16 +11,16 @@ needs the schema is `xai_api.Files/UploadFile`, a client stream whose `data` chu
 
 from __future__ import annotations
 
-import gzip
 import struct
-import zlib
 from typing import ClassVar
 
 from phiwall import sniff
+from phiwall.encoding import decode_body
 from phiwall.errors import ExtractionError
 from phiwall.errors import LimitError
 from phiwall.extractors import route
 from phiwall.extractors.base import PartCollector
+from phiwall.extractors.base import Rewriting
 from phiwall.extractors.base import parse_data_url
 from phiwall.extractors.table import named
 from phiwall.model import EndpointKind
@@ -49,6 +49,7 @@ def grpc_frames(body: bytes, encoding: str = "") -> list[bytes]:
     """Split a gRPC body into its messages, decompressing those flagged as compressed."""
     out = []
     pos = 0
+    budget = MAX_MESSAGE  # decoded bytes for all the body's messages together, not per message
     while pos < len(body):
         if len(body) - pos < 5:
             raise ExtractionError(f"gRPC body is truncated (a frame header at byte {pos} is incomplete)")
@@ -62,26 +63,12 @@ def grpc_frames(body: bytes, encoding: str = "") -> list[bytes]:
         if len(data) != length:
             raise ExtractionError(f"gRPC message at byte {pos} is truncated")
         if flag == 1:
-            data = _decompress(data, encoding)
+            # One bounded streaming reader for every compressed body (phiwall.encoding); a shared budget, so many
+            # small compressed frames cannot add up to gigabytes.
+            data = decode_body(data, encoding or "gzip", budget, what="gRPC message", header="grpc-encoding")
+            budget -= len(data)
         out.append(data)
         pos += 5 + length
-    return out
-
-
-def _decompress(data: bytes, encoding: str) -> bytes:
-    enc = (encoding or "gzip").strip().lower()
-    try:
-        if enc == "gzip":
-            d = zlib.decompressobj(zlib.MAX_WBITS | 16)
-        elif enc == "deflate":
-            d = zlib.decompressobj(zlib.MAX_WBITS)
-        else:
-            raise ExtractionError(f"gRPC message compressed with unsupported grpc-encoding '{enc}'")
-        out = d.decompress(data, MAX_MESSAGE + 1)
-    except (zlib.error, gzip.BadGzipFile) as e:
-        raise ExtractionError("gRPC message is not valid compressed data") from e
-    if len(out) > MAX_MESSAGE:
-        raise LimitError("a compressed gRPC message expands beyond phiwall's limit (decompression bomb?)")
     return out
 
 
@@ -183,7 +170,7 @@ def walk_bytes(v: bytes, c: PartCollector, path: tuple[str | int, ...], depth: i
     walk_message(v, c, loc, depth + 1)
 
 
-class GrpcAdapter:
+class GrpcAdapter(Rewriting):
     """Any gRPC request on a guarded host, decoded without descriptors."""
 
     service: ClassVar[str] = "grpc"
@@ -225,7 +212,7 @@ def _upload_file(frames: list[bytes], c: PartCollector) -> None:
         c.file(b"".join(chunks), Locator("grpc", ("data",), "raw"))
 
 
-class XaiAdapter:
+class XaiAdapter(Rewriting):
     """api.x.ai: gRPC from the native SDK, OpenAI-compatible REST otherwise (same host, told apart by type)."""
 
     service: ClassVar[str] = "xai_api"
