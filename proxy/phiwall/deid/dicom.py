@@ -268,8 +268,6 @@ def deidentify_dicom(
 
                     cleaner = clean_pixels
                 cleaner(ds, deny, opts, stats)
-                if stats.regions_painted == 0 and pixel_cleaner is None:
-                    ds.BurnedInAnnotation = "NO"
         if _transfer_syntax(ds) == ExplicitVRBigEndian:
             _to_little_endian(ds)
         out = _write(ds, read.has_file_meta or read.has_preamble)
