@@ -35,6 +35,8 @@ from pydicom.uid import ExplicitVRBigEndian
 from pydicom.uid import ExplicitVRLittleEndian
 from pydicom.uid import ImplicitVRLittleEndian
 
+from phiwall import sniff
+
 PREAMBLE_LENGTH: Final = 128
 MAGIC: Final = b"DICM"
 PIXEL_DATA_TAGS: Final = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})  # Pixel, Float Pixel, Double Float Pixel
@@ -67,8 +69,11 @@ class DicomRead:
 
 
 def has_dicm_magic(data: bytes) -> bool:
-    """Whether the bytes carry the PS3.10 preamble and 'DICM' prefix (the only certain DICOM signature)."""
-    return len(data) >= PREAMBLE_LENGTH + 4 and data[PREAMBLE_LENGTH : PREAMBLE_LENGTH + 4] == MAGIC
+    """Whether the bytes carry the PS3.10 preamble and 'DICM' prefix (the only certain DICOM signature); a cut or
+    shifted preamble with 'DICM' and File Meta kept counts too (`read_dicom` restores the preamble)."""
+    if len(data) >= PREAMBLE_LENGTH + 4 and data[PREAMBLE_LENGTH : PREAMBLE_LENGTH + 4] == MAGIC:
+        return True
+    return sniff.dicm_offset(data) is not None
 
 
 def read_dataset(data: bytes, *, with_pixels: bool, defer_size: int | None = None) -> Dataset:
@@ -95,6 +100,7 @@ def read_dicom(data: bytes, *, with_pixels: bool = False, defer_size: int | None
     Raises:
         DicomReadError: neither pydicom nor the element-by-element salvage could read a single element.
     """
+    data = sniff.with_standard_preamble(data)  # preamble cut or shifted, 'DICM' kept
     has_preamble = has_dicm_magic(data)
     if not has_preamble and not looks_like_dataset_start(data[:16]):
         # force=True would happily "parse" any bytes; only try when the start looks like a DICOM element.

@@ -49,6 +49,8 @@ def sniff(data: bytes) -> str:
     head = data[:512]
     if len(head) >= 132 and head[128:132] == b"DICM":
         return DICOM
+    if dicm_offset(data) is not None:
+        return DICOM
     for magic, media in _SIMPLE:
         if head.startswith(magic):
             if media == "image/bmp" and not _looks_like_bmp(head):
@@ -73,6 +75,34 @@ def sniff(data: bytes) -> str:
     if looks_like_raw_dicom(head):
         return DICOM
     return OCTET
+
+
+# Where a PS3.10 file's 'DICM' may sit once its preamble was cut (0), shortened, or pushed by bytes in front (256).
+_MAX_DICM_OFFSET = 256
+
+
+def dicm_offset(data: bytes) -> int | None:
+    """The offset of a 'DICM' prefix that a File Meta element follows, when the 128-byte preamble was cut,
+    shortened or shifted (the magic kept). 'DICM' alone could be text: the File Meta group (0002,xxxx) in Explicit
+    VR Little Endian, which PS3.10 requires, must follow it. None when there is none in the first bytes."""
+    at = data.find(b"DICM", 0, _MAX_DICM_OFFSET + 4)
+    while at != -1:
+        meta = data[at + 4 : at + 12]
+        if len(meta) >= 6 and meta[:2] == b"\x02\x00" and meta[4:6] in _VRS:
+            return at
+        if len(meta) < 6 and at + 4 == len(data) and at > 0 and not data[:at].strip(b"\0"):
+            return at  # cut right after the magic, behind a zero preamble
+        at = data.find(b"DICM", at + 1, _MAX_DICM_OFFSET + 4)
+    return None
+
+
+def with_standard_preamble(data: bytes) -> bytes:
+    """The bytes as a PS3.10 file again (128-byte preamble, then 'DICM') when the preamble was cut, shortened or
+    shifted, so pydicom reads them; other bytes unchanged."""
+    at = dicm_offset(data)
+    if at is None or at == 128:
+        return data
+    return b"\0" * 128 + data[at:]
 
 
 def _looks_like_bmp(head: bytes) -> bool:
