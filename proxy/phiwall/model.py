@@ -13,8 +13,12 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
+from typing import TYPE_CHECKING
 from typing import Any
 from typing import Literal
+
+if TYPE_CHECKING:
+    from phiwall.locators import Step
 
 
 class PartKind(enum.StrEnum):
@@ -30,14 +34,19 @@ Encoding = Literal["utf8", "base64", "base64url", "data-url", "raw", "text"]
 class Locator:
     """Where a part lives in the request, so a de-identified version can be written back to the same place.
 
-    `path` is a JSON path for JSON bodies (("messages", 0, "content", 1, "image_url", "url")), the field name and
-    index for multipart and forms, or the member name inside an archive. `encoding` says how the bytes were
-    wrapped at that place, which a rewrite must reproduce.
+    Two views of one place. `container`, `path` and `encoding` are the flat description policies and audit
+    events use (`describe()`, `audit_where()`): `path` is a JSON path for JSON bodies (("messages", 0, "content",
+    1, "image_url", "url")), the field name and index for multipart and forms, or the member name inside an
+    archive; `encoding` says how the bytes were wrapped there. `steps` is the reversible chain, outermost first,
+    from the decoded request body to the value (`phiwall.locators`: `Form("f.req", 3) → Json(1) → Json(0, 0)`);
+    `phiwall.locators.rewrite_parts` walks it back to write a new value into exactly this place. `steps` does
+    not take part in equality: two locators that name the same place are equal however they were built.
     """
 
     container: ContainerKind
     path: tuple[str | int, ...] = ()
     encoding: Encoding = "raw"
+    steps: tuple[Step, ...] = field(default=(), compare=False)
 
     def describe(self) -> str:
         """The full location, as policy `where:` globs match it ("archive:CD/DICOM/IM0001").
@@ -105,6 +114,15 @@ class Part:
         if self.data is not None:
             return len(self.data)
         return len(self.text.encode("utf-8")) if self.text is not None else 0
+
+    @property
+    def not_rewritable(self) -> str | None:
+        """Why a new value for this part cannot be written back (PHI-free, says what to do), None when it can:
+        lossy text, content derived from its container (a PDF's text layer, a rendering), no recorded place.
+        A de-identify plan that needs this part blocks with this reason instead of trying."""
+        from phiwall.locators import write_blocker  # late: locators imports model types for annotations only
+
+        return write_blocker(self)
 
 
 class EndpointKind(enum.StrEnum):

@@ -20,6 +20,7 @@ from phiwall.errors import ExtractionError
 from phiwall.extractors.base import METADATA_KEYS
 from phiwall.extractors.base import JsonPath
 from phiwall.extractors.base import PartCollector
+from phiwall.extractors.base import Rewriting
 from phiwall.extractors.base import _classify_string
 from phiwall.extractors.base import collect_any
 from phiwall.extractors.base import collect_multipart
@@ -82,7 +83,7 @@ def classify(method: str, path: str) -> Endpoint | None:
     return match(ENDPOINTS, method, path)
 
 
-class AnthropicAdapter:
+class AnthropicAdapter(Rewriting):
     service: ClassVar[str] = "anthropic_api"
 
     def __init__(self, service: str = "anthropic_api") -> None:
@@ -171,10 +172,12 @@ def _source(src: dict[str, Any], p: JsonPath, c: PartCollector, endpoint: str, h
     if kind == "base64":
         data = src.get("data")
         need(isinstance(data, str), endpoint, f"{dotted(p)}.data is not a string")
+        assert isinstance(data, str)
         _classify_string(data, p + ("data",), "data", c, "json", frozenset({"data"}))
     elif kind == "text":
         data = src.get("data")
         need(isinstance(data, str), endpoint, f"{dotted(p)}.data is not a string")
+        assert isinstance(data, str)
         c.text(data, Locator("json", p + ("data",), "utf8"))
     elif kind == "content":
         content = src.get("content")
@@ -183,9 +186,11 @@ def _source(src: dict[str, Any], p: JsonPath, c: PartCollector, endpoint: str, h
     elif kind == "url":
         url = src.get("url")
         need(isinstance(url, str), endpoint, f"{dotted(p)}.url is not a string")
+        assert isinstance(url, str)
         scheme = url.split(":", 1)[0].lower() if ":" in url[:10] else "url"
         c.reference(Locator("json", p + ("url",), "utf8"), scheme)
     else:
         fid = src.get("file_id")
         need(isinstance(fid, str), endpoint, f"{dotted(p)}.file_id is not a string")
+        assert isinstance(fid, str)
         file_ref(c, fid, dotted(p))

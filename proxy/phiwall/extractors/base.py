@@ -12,14 +12,28 @@ import json
 import re
 from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Mapping
+from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from typing import Any
 from typing import ClassVar
 from typing import Protocol
 
 from phiwall import sniff
 from phiwall.errors import ExtractionError
+from phiwall.locators import Base64
+from phiwall.locators import Chain
+from phiwall.locators import DataUrl
+from phiwall.locators import Form
+from phiwall.locators import Json
+from phiwall.locators import Multipart
+from phiwall.locators import Percent
+from phiwall.locators import Utf8
+from phiwall.locators import multipart_spans
+from phiwall.locators import rewrite_parts
 from phiwall.model import EndpointKind
 from phiwall.model import Envelope
 from phiwall.model import Finding
@@ -33,7 +47,7 @@ JsonPath = tuple[str | int, ...]
 
 
 class Adapter(Protocol):
-    """Knows one service's request shapes."""
+    """Knows one service's request shapes, both ways."""
 
     service: ClassVar[str]
 
@@ -42,21 +56,78 @@ class Adapter(Protocol):
         `on_error` decides what that means, and the audit event names the endpoint."""
         ...
 
+    def rewrite(
+        self, req: RequestData, body: bytes, edits: Mapping[str, str | bytes], parts: Sequence[Part] | None = None
+    ) -> bytes:
+        """The decoded body with each edited part (Part.id -> new text or bytes) written back into its place,
+        every other byte as sent; `body` itself for no edits. Raises `phiwall.locators.RewriteError`."""
+        ...
+
+
+class Rewriting:
+    """`rewrite` for adapters whose parts carry full locator chains (all of them): the chain knows the way back,
+    so an adapter needs no code of its own to write a value into the place it read it from."""
+
+    def extract(self, req: RequestData, body: bytes) -> Envelope:
+        raise NotImplementedError
+
+    def rewrite(
+        self, req: RequestData, body: bytes, edits: Mapping[str, str | bytes], parts: Sequence[Part] | None = None
+    ) -> bytes:
+        """See `Adapter.rewrite`. Without `parts`, the body is extracted again (top-level parts only)."""
+        if not edits:
+            return body
+        if parts is None:
+            parts = self.extract(req, body).parts
+        return rewrite_parts(body, parts, edits)
+
 
 @dataclass
 class PartCollector:
-    """Builds Parts with unique ids while an adapter walks a body."""
+    """Builds Parts with unique ids while an adapter walks a body.
+
+    `doc` is the JSON document being walked: the chain from the body to its text, and how many leading elements
+    of a display path belong to the layers outside it (a JSON path ("f.req", 1, 0, 0) inside the Gemini web form
+    is `Form("f.req", n) → Json(1) → Json(0, 0)`: two outer elements). Adapters set it with `document()`.
+    """
 
     parts: list[Part] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    doc: tuple[Chain, int] = ((), 0)
 
     def _next_id(self) -> str:
         return f"p{len(self.parts)}"
 
+    @contextmanager
+    def document(self, steps: Chain, root: int) -> Iterator[None]:
+        """While walking a JSON document reached by `steps` whose paths start with `root` outer elements."""
+        saved = self.doc
+        self.doc = (steps, root)
+        try:
+            yield
+        finally:
+            self.doc = saved
+
+    def json_steps(self, path: JsonPath) -> Chain:
+        """The chain to the string at display path `path` of the current JSON document."""
+        steps, root = self.doc
+        return (*steps, Json(*path[root:]))
+
+    def _filled(self, locator: Locator) -> Locator:
+        # A locator an adapter built by hand for a JSON string (Anthropic `source.data`, the claude.ai prompt)
+        # gets its chain from the current document; every other place is given its chain by the code that found it.
+        if locator.steps or locator.encoding not in ("utf8", "raw"):
+            return locator
+        if locator.container in ("json", "websocket") or (locator.container == "form" and self.doc[0]):
+            return replace(locator, steps=self.json_steps(locator.path))
+        return locator
+
     def text(self, text: str, locator: Locator) -> None:
+        """A text part. Whitespace-only strings are not parts (nothing to detect); rewriting addresses parts by
+        their chain, so such strings simply stay as they were sent."""
         if text and text.strip():
-            self.parts.append(Part(id=self._next_id(), kind=PartKind.TEXT, locator=locator, text=text))
+            self.parts.append(Part(id=self._next_id(), kind=PartKind.TEXT, locator=self._filled(locator), text=text))
 
     def file(
         self,
@@ -67,14 +138,24 @@ class PartCollector:
         filename: str | None = None,
     ) -> None:
         media = sniff.sniff(data)
+        locator = self._filled(locator)
         if media == sniff.OCTET and _is_text(data):
-            # A text file (txt, csv, jsonl, code) is inspected as text: PHI travels that way too.
+            # A text file (txt, csv, jsonl, code) is inspected as text: PHI travels that way too. `_is_text` reads
+            # only the first 4 KB; invalid UTF-8 further on marks the chain lossy (read, but not written back).
+            try:
+                text = data.decode("utf-8")
+                lossy = False
+            except UnicodeDecodeError:
+                text = data.decode("utf-8", errors="replace")
+                lossy = True
+            if locator.steps or (locator.container == "body" and not locator.path):
+                locator = replace(locator, steps=(*locator.steps, Utf8(lossy)))
             self.parts.append(
                 Part(
                     id=self._next_id(),
                     kind=PartKind.TEXT,
                     locator=locator,
-                    text=data.decode("utf-8", errors="replace"),
+                    text=text,
                     declared_type=declared_type,
                     filename=filename,
                     media_type="text/plain",
@@ -315,10 +396,26 @@ def walk_json(
             _classify_string(v, p, key, collector, container, frozenset({key}) if is_strict and key else frozenset())
 
 
+def data_url_steps(s: str) -> Chain:
+    """The steps from a data URL to its bytes: the header kept, then base64 (in its own style) or percent."""
+    m = _DATA_URL.match(s[:256])
+    if m and ";base64" in m.group("params").lower():
+        return (DataUrl(), Base64.like(s[m.end() :]))
+    return (DataUrl(), Percent())
+
+
 def _classify_string(
-    s: str, p: JsonPath, key: str | None, collector: PartCollector, container: str, strict: frozenset[str]
+    s: str,
+    p: JsonPath,
+    key: str | None,
+    collector: PartCollector,
+    container: str,
+    strict: frozenset[str],
+    steps: Chain | None = None,
 ) -> None:
+    """`steps` is the chain to the string `s` itself; by default, the current JSON document's path `p`."""
     loc_c: Any = container
+    here = collector.json_steps(p) if steps is None else steps
     if s.startswith("data:") or s.startswith("DATA:"):
         try:
             parsed = parse_data_url(s)
@@ -327,7 +424,8 @@ def _classify_string(
             raise ExtractionError(f"{e} in a data URL at {safe_path(p, container)}") from None
         if parsed is not None:
             mime, data = parsed
-            collector.file(data, Locator(loc_c, p, "data-url"), declared_type=mime or None)
+            loc = Locator(loc_c, p, "data-url", (*here, *data_url_steps(s)))
+            collector.file(data, loc, declared_type=mime or None)
             return
     low = s[:16].lower()
     if key in URL_KEYS or low.startswith(("http://", "https://", "gs://", "s3://")):
@@ -340,13 +438,13 @@ def _classify_string(
             data = decode_b64(s)
         except ExtractionError as e:
             raise ExtractionError(f"{e} at {safe_path(p, container)}") from None
-        collector.file(data, Locator(loc_c, p, "base64"))
+        collector.file(data, Locator(loc_c, p, "base64", (*here, Base64.like(s))))
         return
-    data = maybe_base64_file(s)
-    if data is not None:
-        collector.file(data, Locator(loc_c, p, "base64"))
+    decoded = maybe_base64_file(s)
+    if decoded is not None:
+        collector.file(decoded, Locator(loc_c, p, "base64", (*here, Base64.like(s))))
         return
-    collector.text(s, Locator(loc_c, p, "utf8"))
+    collector.text(s, Locator(loc_c, p, "utf8", here))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -359,6 +457,8 @@ class MultipartField:
     filename: str | None
     content_type: str | None
     data: bytes
+    raw_headers: bytes = b""  # the part's header block as sent (kept for write-back and audit of shapes)
+    step: Multipart | None = None  # the part's place: `Multipart(index, boundary)`
 
 
 _BOUNDARY = re.compile(r'boundary=(?:"([^"]+)"|([^;\s]+))', re.IGNORECASE)
@@ -383,35 +483,27 @@ def body_boundary(body: bytes) -> str | None:
 
 
 def parse_multipart(body: bytes, content_type: str) -> list[MultipartField]:
+    """Every part of a multipart body, in order. The part's raw header block is kept (`raw_headers`) and its place
+    is the `Multipart(index, boundary)` step: a rewrite splices the new bytes between the same headers."""
     boundary = multipart_boundary(content_type)
     if not boundary:
         raise ExtractionError("multipart body has no boundary in its Content-Type")
-    delim = b"--" + boundary.encode("latin-1")
+    try:
+        spans = multipart_spans(body, boundary)
+    except ValueError as e:
+        raise ExtractionError(str(e)) from None
     fields: list[MultipartField] = []
-    pos = body.find(delim)
-    if pos < 0:
-        raise ExtractionError("multipart body does not contain its boundary")
-    while True:
-        pos += len(delim)
-        if body[pos : pos + 2] == b"--":
-            break  # closing delimiter
-        eol = body.find(b"\r\n", pos)
-        if eol < 0:
-            raise ExtractionError("multipart body is truncated (delimiter line)")
-        start = eol + 2
-        nxt = body.find(b"\r\n" + delim, start)
-        if nxt < 0:
-            raise ExtractionError("multipart body is truncated (no closing boundary)")
-        chunk = body[start:nxt]
-        head_end = chunk.find(b"\r\n\r\n")
-        if head_end < 0:
-            raise ExtractionError("multipart part has no header/body separator")
-        headers = _part_headers(chunk[:head_end])
+    for i, (start, data_start, end) in enumerate(spans):
+        raw = body[start : data_start - 4]
+        headers = _part_headers(raw)
         disp = headers.get("content-disposition", "")
         name = _disp_param(disp, "name") or ""
         filename = _disp_param(disp, "filename")
-        fields.append(MultipartField(name, filename, headers.get("content-type"), chunk[head_end + 4 :]))
-        pos = nxt + 2
+        fields.append(
+            MultipartField(
+                name, filename, headers.get("content-type"), body[data_start:end], raw, Multipart(i, boundary)
+            )
+        )
     return fields
 
 
@@ -435,12 +527,29 @@ def collect_multipart(body: bytes, content_type: str, collector: PartCollector) 
     """Every file field becomes a file part (sniffed); every text field a text part."""
     fields = parse_multipart(body, content_type)
     for i, f in enumerate(fields):
-        loc = Locator("multipart", (f.name, i), "raw")
+        loc = multipart_locator(f, i)
         if f.filename is not None or not _is_text(f.data):
             collector.file(f.data, loc, declared_type=f.content_type, filename=f.filename)
         else:
-            collector.text(f.data.decode("utf-8", errors="replace"), loc)
+            multipart_text(f, loc, collector)
     return fields
+
+
+def multipart_locator(f: MultipartField, i: int, *, prefix: Chain = ()) -> Locator:
+    """The locator of multipart field `f` (the `i`-th part): `multipart:<name>.<i>`, chain `Multipart(i, b)`."""
+    return Locator("multipart", (f.name, i), "raw", (*prefix, f.step) if f.step is not None else ())
+
+
+def multipart_text(f: MultipartField, loc: Locator, collector: PartCollector) -> None:
+    """A text field as a text part, its chain ending in `Utf8` (lossy when the bytes are not valid UTF-8)."""
+    try:
+        text = f.data.decode("utf-8")
+        lossy = False
+    except UnicodeDecodeError:
+        text = f.data.decode("utf-8", errors="replace")
+        lossy = True
+    steps = (*loc.steps, Utf8(lossy)) if loc.steps else ()
+    collector.text(text, replace(loc, steps=steps))
 
 
 def iter_form(body: bytes) -> Iterator[tuple[str, str]]:
@@ -490,14 +599,21 @@ def collect_any(body: bytes, content_type: str, collector: PartCollector, *, con
             sub = v.lstrip()[:1]
             if sub in ("[", "{"):
                 try:
-                    walk_json(json.loads(v), collector, path=(k, i), container="form")
-                    continue
+                    doc = json.loads(v)
                 except json.JSONDecodeError:
-                    pass
-            _classify_string(v, (k, i), k, collector, "form", frozenset())
+                    doc = None
+                if doc is not None:
+                    with collector.document((Form(k, i),), 2):
+                        walk_json(doc, collector, path=(k, i), container="form")
+                    continue
+            _classify_string(v, (k, i), k, collector, "form", frozenset(), steps=(Form(k, i),))
         return "form"
     if _is_text(body):
-        collector.text(body.decode("utf-8", errors="replace"), Locator("body", (), "utf8"))
+        try:
+            text, lossy = body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            text, lossy = body.decode("utf-8", errors="replace"), True
+        collector.text(text, Locator("body", (), "utf8", (Utf8(lossy),)))
         return "text"
     collector.file(body, Locator("body", (), "raw"), declared_type=content_type or None)
     return "binary"

@@ -16,6 +16,7 @@ from typing import ClassVar
 
 from phiwall.extractors.base import METADATA_KEYS
 from phiwall.extractors.base import PartCollector
+from phiwall.extractors.base import Rewriting
 from phiwall.extractors.base import body_boundary
 from phiwall.extractors.base import collect_any
 from phiwall.extractors.base import collect_multipart
@@ -77,7 +78,7 @@ def classify(method: str, path: str) -> tuple[str, EndpointKind] | None:
     return None
 
 
-class ChatGPTWebAdapter:
+class ChatGPTWebAdapter(Rewriting):
     """chatgpt.com requests: registration, conversation, prepare, Codex; the rest generically."""
 
     service: ClassVar[str] = "chatgpt_web"
@@ -100,7 +101,7 @@ class ChatGPTWebAdapter:
         return c.envelope(self.service_name, name, kind)
 
 
-class ChatGPTFilesAdapter:
+class ChatGPTFilesAdapter(Rewriting):
     """The byte-carrying request of a ChatGPT upload: a `PUT` of the raw file (Azure Blob or oaiusercontent), or
     one Azure Put Block. Its Content-Type is the file's claimed type and is not trusted: the body is sniffed."""
 

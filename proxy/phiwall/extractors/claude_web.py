@@ -16,6 +16,7 @@ from typing import ClassVar
 
 from phiwall.extractors.base import METADATA_KEYS
 from phiwall.extractors.base import PartCollector
+from phiwall.extractors.base import Rewriting
 from phiwall.extractors.base import collect_any
 from phiwall.extractors.base import collect_multipart
 from phiwall.extractors.base import load_json
@@ -63,7 +64,7 @@ _SKIP = METADATA_KEYS | {
 }
 
 
-class ClaudeWebAdapter:
+class ClaudeWebAdapter(Rewriting):
     service: ClassVar[str] = "claude_web"
 
     def __init__(self, service: str = "claude_web") -> None:

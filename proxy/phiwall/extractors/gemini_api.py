@@ -25,6 +25,7 @@ from phiwall.extractors.anthropic_api import extract_anthropic
 from phiwall.extractors.base import METADATA_KEYS
 from phiwall.extractors.base import JsonPath
 from phiwall.extractors.base import PartCollector
+from phiwall.extractors.base import Rewriting
 from phiwall.extractors.base import _classify_string
 from phiwall.extractors.base import collect_any
 from phiwall.extractors.base import load_json
@@ -98,7 +99,7 @@ def classify(method: str, path: str) -> tuple[Endpoint, re.Match[str]] | None:
     return match_groups(ENDPOINTS, method, path)
 
 
-class GeminiAPIAdapter:
+class GeminiAPIAdapter(Rewriting):
     service: ClassVar[str] = "gemini_api"
 
     def __init__(self, service: str = "gemini_api") -> None:

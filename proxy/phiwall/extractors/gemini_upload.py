@@ -18,10 +18,12 @@ from typing import ClassVar
 
 from phiwall.extractors import route
 from phiwall.extractors.base import PartCollector
+from phiwall.extractors.base import Rewriting
 from phiwall.extractors.base import collect_any
 from phiwall.extractors.base import collect_multipart
 from phiwall.extractors.base import multipart_boundary
 from phiwall.extractors.table import named
+from phiwall.locators import FormKey
 from phiwall.model import EndpointKind
 from phiwall.model import Envelope
 from phiwall.model import Locator
@@ -37,7 +39,7 @@ def upload_commands(req: RequestData) -> frozenset[str]:
     return frozenset(c.strip().lower() for c in req.header(COMMAND_HEADER).split(",") if c.strip())
 
 
-class GeminiUploadAdapter:
+class GeminiUploadAdapter(Rewriting):
     """One step of a Google resumable upload, or a one-shot multipart upload to the web app's push hosts."""
 
     service: ClassVar[str] = "gemini_upload"
@@ -63,7 +65,7 @@ class GeminiUploadAdapter:
 
                 with named("files.upload.start"):
                     for i, (k, _v) in enumerate(iter_form(body)):
-                        c.text(k, Locator("form", (i,), "utf8"))
+                        c.text(k, Locator("form", (i,), "utf8", (FormKey(i),)))
             return c.envelope(name, "files.upload.start", EndpointKind.UPLOAD)
         if "upload" in cmds:
             if body:

@@ -20,6 +20,7 @@ from typing import ClassVar
 from phiwall.errors import ExtractionError
 from phiwall.extractors.base import JsonPath
 from phiwall.extractors.base import PartCollector
+from phiwall.extractors.base import Rewriting
 from phiwall.extractors.base import collect_any
 from phiwall.extractors.base import iter_form
 from phiwall.extractors.table import Endpoint
@@ -30,6 +31,8 @@ from phiwall.extractors.table import named
 from phiwall.extractors.table import need
 from phiwall.extractors.table import table
 from phiwall.extractors.table import walk
+from phiwall.locators import Form
+from phiwall.locators import Json
 from phiwall.model import EndpointKind
 from phiwall.model import Envelope
 from phiwall.model import Locator
@@ -47,7 +50,7 @@ _FORM_SKIP = frozenset({"at", "bl", "f.sid", "hl", "_reqid", "rt", "rpcids", "so
 _REF_PREFIX = "/contrib_service/"
 
 
-class GeminiWebAdapter:
+class GeminiWebAdapter(Rewriting):
     service: ClassVar[str] = "gemini_web"
 
     def __init__(self, service: str = "gemini_web") -> None:
@@ -62,16 +65,18 @@ class GeminiWebAdapter:
             return c.envelope(self.service_name, "generic", EndpointKind.OTHER)
         with named(ep.name):
             fields = list(iter_form(body)) if body.strip() else []
-            freq = [v for k, v in fields if k == "f.req"]
+            freq = [(i, v) for i, (k, v) in enumerate(fields) if k == "f.req"]
             need(len(freq) == 1, ep.name, "expected exactly one f.req form field")
-            outer = _json(freq[0], ep.name, "f.req")
-            if ep.name == "StreamGenerate":
-                _stream_generate(outer, c)
-            else:
-                _batchexecute(outer, c)
+            index, value = freq[0]
+            outer = _json(value, ep.name, "f.req")
+            with c.document((Form("f.req", index),), 1):
+                if ep.name == "StreamGenerate":
+                    _stream_generate(outer, c)
+                else:
+                    _batchexecute(outer, c)
             for i, (k, v) in enumerate(fields):
                 if k not in _FORM_SKIP and k != "f.req":
-                    c.text(v, Locator("form", (k, i), "utf8"))
+                    c.text(v, Locator("form", (k, i), "utf8", (Form(k, i),)))
         return c.envelope(self.service_name, ep.name, ep.kind)
 
 
@@ -88,6 +93,9 @@ def _stream_generate(outer: Any, c: PartCollector) -> None:
         isinstance(outer, list) and len(outer) >= 2 and isinstance(outer[1], str), ep, "f.req is not [_, <json string>]"
     )
     inner = _json(outer[1], ep, "f.req[1]")
+    # The prompt is reached by Form("f.req", n) → Json(1) → Json(0, 0): the JSON string at f.req[1] is itself
+    # the JSON document the display paths ("f.req", 1, 0, 0) continue into.
+    form_steps, _ = c.doc
     need(
         isinstance(inner, list) and inner and isinstance(inner[0], list) and inner[0],
         ep,
@@ -96,7 +104,8 @@ def _stream_generate(outer: Any, c: PartCollector) -> None:
     msg = inner[0]
     need(isinstance(msg[0], str), ep, "inner[0][0] (prompt) is not a string")
     base: JsonPath = ("f.req", 1)
-    c.text(msg[0], Locator("form", base + (0, 0), "utf8"))
+    inner_doc = (*form_steps, Json(1))
+    c.text(msg[0], Locator("form", base + (0, 0), "utf8", (*inner_doc, Json(0, 0))))
     taken: set[JsonPath] = {base + (0, 0)}
     if len(msg) > 3 and msg[3] is not None:
         need(isinstance(msg[3], list), ep, "inner[0][3] (attachments) is not a list")
@@ -112,10 +121,12 @@ def _stream_generate(outer: Any, c: PartCollector) -> None:
             file_ref(c, ref, f"f.req.1.0.3.{i}")
             taken.add(base + (0, 3, i, 0, 0))
             if len(entry) > 1 and isinstance(entry[1], str):
-                c.text(entry[1], Locator("form", base + (0, 3, i, 1), "utf8"))  # file names carry patient names
+                # file names carry patient names
+                c.text(entry[1], Locator("form", base + (0, 3, i, 1), "utf8", (*inner_doc, Json(0, 3, i, 1))))
                 taken.add(base + (0, 3, i, 1))
     # Everything else in the inner structure: generic, so text in a slot we do not know is still inspected.
-    _walk_rest(inner, c, base, frozenset(taken))
+    with c.document(inner_doc, len(base)):
+        _walk_rest(inner, c, base, frozenset(taken))
 
 
 def _batchexecute(outer: Any, c: PartCollector) -> None:
@@ -130,13 +141,15 @@ def _batchexecute(outer: Any, c: PartCollector) -> None:
         c.notes.append(f"rpc:{rpc[0][:32]}")
         payload = rpc[1]
         base: JsonPath = ("f.req", 0, i, 1)
+        form_steps, _ = c.doc
         if isinstance(payload, str):
             try:
                 inner = json.loads(payload)
             except json.JSONDecodeError:
-                c.text(payload, Locator("form", base, "utf8"))
+                c.text(payload, Locator("form", base, "utf8", (*form_steps, Json(0, i, 1))))
                 continue
-            _walk_rest(inner, c, base, frozenset())
+            with c.document((*form_steps, Json(0, i, 1)), len(base)):
+                _walk_rest(inner, c, base, frozenset())
         elif payload is not None:
             _walk_rest(payload, c, base, frozenset())
 
@@ -162,7 +175,9 @@ def _walk_rest(inner: Any, c: PartCollector, base: JsonPath, taken: frozenset[Js
                 except json.JSONDecodeError:
                     nested = None
                 if nested is not None:
-                    visit(nested, p)
+                    # The display path runs on into the nested document; its chain gains one more Json step.
+                    with c.document(c.json_steps(p), len(p)):
+                        visit(nested, p)
                     return
             walk(v, c, path=p, hook=hook, container="form")
         elif isinstance(v, list):

@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import ClassVar
 
 from phiwall.extractors.base import PartCollector
+from phiwall.extractors.base import Rewriting
 from phiwall.extractors.base import collect_any
 from phiwall.model import EndpointKind
 from phiwall.model import Envelope
 from phiwall.request import RequestData
 
 
-class GenericAdapter:
+class GenericAdapter(Rewriting):
     service: ClassVar[str] = "generic"
 
     def __init__(self, service: str = "generic") -> None:

@@ -20,6 +20,7 @@ from typing import ClassVar
 
 from phiwall.extractors.base import METADATA_KEYS
 from phiwall.extractors.base import PartCollector
+from phiwall.extractors.base import Rewriting
 from phiwall.extractors.base import _classify_string
 from phiwall.extractors.base import collect_any
 from phiwall.extractors.base import collect_multipart
@@ -102,7 +103,7 @@ def _chat(name: str, body: bytes, c: PartCollector) -> None:
     walk({k: v for k, v in doc.items() if k not in ("fileAttachments", "imageAttachments")}, c, skip_keys=_SKIP)
 
 
-class GrokWebAdapter:
+class GrokWebAdapter(Rewriting):
     service: ClassVar[str] = "grok_web"
 
     def __init__(self, service: str = "grok_web") -> None:
@@ -125,7 +126,7 @@ class GrokWebAdapter:
         return c.envelope(self.service_name, ep.name, ep.kind)
 
 
-class XGrokAdapter:
+class XGrokAdapter(Rewriting):
     """Grok inside X. Non-Grok X paths get an empty 'passthrough' envelope: nothing to inspect, allowed."""
 
     service: ClassVar[str] = "x_grok"

@@ -20,9 +20,12 @@ from phiwall.errors import ExtractionError
 from phiwall.extractors.base import METADATA_KEYS
 from phiwall.extractors.base import JsonPath
 from phiwall.extractors.base import PartCollector
+from phiwall.extractors.base import Rewriting
 from phiwall.extractors.base import _is_text
 from phiwall.extractors.base import collect_any
 from phiwall.extractors.base import load_json
+from phiwall.extractors.base import multipart_locator
+from phiwall.extractors.base import multipart_text
 from phiwall.extractors.base import parse_multipart
 from phiwall.extractors.base import walk_json
 from phiwall.extractors.table import Endpoint
@@ -32,6 +35,8 @@ from phiwall.extractors.table import match
 from phiwall.extractors.table import named
 from phiwall.extractors.table import need
 from phiwall.extractors.table import table
+from phiwall.locators import Chain
+from phiwall.locators import Jsonl
 from phiwall.model import EndpointKind
 from phiwall.model import Envelope
 from phiwall.model import Locator
@@ -120,7 +125,7 @@ def upload_id(path: str) -> str | None:
     return m.group(1) if m else None
 
 
-class OpenAIAdapter:
+class OpenAIAdapter(Rewriting):
     """The OpenAI request shapes, reused by every host that speaks them (Azure, xAI REST, Gemini compat)."""
 
     service: ClassVar[str] = "openai_api"
@@ -181,23 +186,24 @@ def _multipart(name: str, req: RequestData, body: bytes, c: PartCollector) -> No
     if name == "uploads.parts":
         need(any(f.name == "data" for f in fields), name, "no 'data' field")
     for i, f in enumerate(fields):
-        loc = Locator("multipart", (f.name, i), "raw")
+        loc = multipart_locator(f, i)
         if f.filename is None and f.name in _FORM_METADATA:
             continue
         if f.filename is None and _is_text(f.data) and f.name not in ("data", "file", "image", "image[]", "mask"):
-            c.text(f.data.decode("utf-8", errors="replace"), loc)
+            multipart_text(f, loc, c)
             continue
         if name == "files.create" and purpose == "batch" and f.name == "file":
-            _batch_jsonl(f.data, c, i)
+            _batch_jsonl(f.data, c, i, loc.steps)
             continue
         c.file(f.data, loc, declared_type=f.content_type, filename=f.filename)
 
 
-def _batch_jsonl(data: bytes, c: PartCollector, field_index: int) -> None:
+def _batch_jsonl(data: bytes, c: PartCollector, field_index: int, steps: Chain) -> None:
     """`purpose=batch` files are JSON Lines, one complete request per line (`{"custom_id","method","url","body"}`)
-    embedding base64 images: each line's body is inspected like a direct request."""
+    embedding base64 images: each line's body is inspected like a direct request. A string in line n is reached
+    by `Multipart(i) → Jsonl(n) → Json(...)`."""
     if sniff.sniff(data) != sniff.OCTET:
-        c.file(data, Locator("multipart", ("file", field_index), "raw"))  # not JSONL at all: a real file
+        c.file(data, Locator("multipart", ("file", field_index), "raw", steps))  # not JSONL at all: a real file
         return
     for n, line in enumerate(data.splitlines()):
         if not line.strip():
@@ -206,4 +212,5 @@ def _batch_jsonl(data: bytes, c: PartCollector, field_index: int) -> None:
             row = json.loads(line)
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise ExtractionError(f"files.create: batch file line {n + 1} is not valid JSON") from None
-        walk_openai(row, c, path=("file", field_index, "line", n), container="multipart")
+        with c.document((*steps, Jsonl(n)), 4):
+            walk_openai(row, c, path=("file", field_index, "line", n), container="multipart")

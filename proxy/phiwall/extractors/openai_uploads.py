@@ -14,6 +14,7 @@ from typing import ClassVar
 from phiwall.extractors import route
 from phiwall.extractors.base import METADATA_KEYS
 from phiwall.extractors.base import PartCollector
+from phiwall.extractors.base import Rewriting
 from phiwall.extractors.base import collect_multipart
 from phiwall.extractors.base import load_json
 from phiwall.extractors.base import walk_json
@@ -36,7 +37,7 @@ def upload_step(path: str) -> tuple[str, str | None] | None:
     return (m.group("step") or "create", m.group("id"))
 
 
-class OpenAIUploadsAdapter:
+class OpenAIUploadsAdapter(Rewriting):
     service: ClassVar[str] = "openai_uploads"
 
     def __init__(self, service: str = "openai_uploads") -> None:

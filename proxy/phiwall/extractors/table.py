@@ -74,7 +74,7 @@ def file_ref(c: PartCollector, ref: str, where: str) -> None:
         c.notes.append(f"file_ref:unreadable@{where}")
 
 
-def need(cond: bool, endpoint: str, what: str) -> None:
+def need(cond: object, endpoint: str, what: str) -> None:
     """Fail closed on a known endpoint whose body no longer has the shape the adapter was written for: the
     message names the endpoint and the field, never a value."""
     if not cond:

@@ -16,6 +16,7 @@ from typing import ClassVar
 from phiwall.extractors import route
 from phiwall.extractors.base import METADATA_KEYS
 from phiwall.extractors.base import PartCollector
+from phiwall.extractors.base import Rewriting
 from phiwall.extractors.base import collect_any
 from phiwall.extractors.base import try_json
 from phiwall.extractors.base import walk_json
@@ -61,7 +62,7 @@ def protocol(host: str, path: str) -> tuple[str, str]:
     return "ws.generic", ""
 
 
-class WebSocketAdapter:
+class WebSocketAdapter(Rewriting):
     """One client→server WebSocket message."""
 
     service: ClassVar[str] = "websocket"
