@@ -10,6 +10,11 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 need_apt=()
 command -v tesseract >/dev/null 2>&1 || need_apt+=(tesseract-ocr tesseract-ocr-eng)
+# The gateway (phiwall gateway) and its tests: HAProxy in front, Redis for shared state, Prometheus scraping,
+# docker-compose to validate docker-compose.yml (no container engine is needed for `config -q`).
+for b in haproxy redis-server prometheus docker-compose; do
+  command -v "$b" >/dev/null 2>&1 || [ -x "/usr/sbin/$b" ] || need_apt+=("$b")
+done
 command -v dciodvfy >/dev/null 2>&1 || need_apt+=(dicom3tools)  # the de-identification tests validate output DICOM
 # Chromium renders the replay HTML report in its test; skip it with PHIWALL_NO_CHROMIUM=1 on a proxy-only box.
 if [ -z "${PHIWALL_NO_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then need_apt+=(chromium); fi

@@ -352,7 +352,7 @@ class PhiWall(UploadFlows):
             return
         body = self._decoded(flow)
         # A message that points at a file whose upload phiwall blocked (or warned about) inherits that verdict.
-        hits = self.uploads.referenced(flow.request.path, body if body is not None else raw)
+        hits = await self.uploads.referenced(flow.request.path, body if body is not None else raw)
         blocked = [(fid, fv) for fid, fv in hits if fv.verdict >= Verdict.DEIDENTIFY]
         if blocked:
             self._block_reference(flow, service, blocked)
@@ -399,13 +399,13 @@ class PhiWall(UploadFlows):
             else:
                 flow.response.stream = True
 
-    def response(self, flow: http.HTTPFlow) -> None:
+    async def response(self, flow: http.HTTPFlow) -> None:
         meta = flow.metadata.get(META)
         if not meta or flow.response is None:
             return
         if meta.get("applied") != "block" and not flow.response.headers.get("x-phiwall-verdict") == "block":
             try:
-                self._learn(flow, meta)
+                await self._learn(flow, meta)
             except Exception as e:  # learning is best effort; a bad upstream answer must not break the reply
                 log.error("phiwall: could not read an upload response: %s", safelog.crash(e))
         if not meta.get("warn") or flow.response.stream:
@@ -576,7 +576,7 @@ class PhiWall(UploadFlows):
             if d.verdict >= Verdict.DEIDENTIFY:
                 refuse(d.reasons[0], "block", d.rule_ids)
             return
-        hits = [(fid, fv) for fid, fv in self.uploads.referenced(content) if fv.verdict >= Verdict.DEIDENTIFY]
+        hits = [(fid, fv) for fid, fv in await self.uploads.referenced(content) if fv.verdict >= Verdict.DEIDENTIFY]
         if hits:
             rules = tuple(dict.fromkeys(r for _, fv in hits for r in fv.rule_ids))
             refuse(
@@ -741,7 +741,7 @@ class PhiWall(UploadFlows):
         meta["applied"] = applied
         if d.verdict > Verdict.ALLOW and meta.get("file_ids"):
             # The id is known before the bytes (ChatGPT): later messages naming it get the same verdict.
-            self.uploads.remember_verdict(meta["file_ids"], d.verdict, d.message, d.rule_ids)
+            self.uploads.remember_verdict_soon(meta["file_ids"], d.verdict, d.message, d.rule_ids)
         self._emit(
             self._event(
                 flow, inspection, verdict=str(d.verdict), applied=applied, rule_ids=d.rule_ids, incident=incident

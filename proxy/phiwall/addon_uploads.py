@@ -88,13 +88,13 @@ class UploadFlows:
             return
         upload_id = query_param(r.pretty_url, "upload_id") or normalise_url(r.pretty_url)
         if "cancel" in cmds or "upload" not in cmds:  # cancel, query: nothing to inspect
-            if "cancel" in cmds and (s := self.uploads.get("google", upload_id)) is not None:
-                self.uploads.close(s)
+            if "cancel" in cmds and (s := await self.uploads.get("google", upload_id)) is not None:
+                await self.uploads.close(s)
             self._audit_plain(flow, "upload control request (" + ", ".join(sorted(cmds)) + ")")
             return
         offset = _int(r.headers.get("x-goog-upload-offset")) or 0
         final = "finalize" in cmds
-        session = self.uploads.get("google", upload_id)
+        session = await self.uploads.get("google", upload_id)
         if session is None:
             if offset == 0 and final:  # the whole file in one request: judge it like any upload
                 inspection = await self._inspect_or_answer(flow, service, req, _GEMINI_UPLOAD)
@@ -109,7 +109,7 @@ class UploadFlows:
                     "did not see begin (the proxy may have restarted); start the upload again",
                 )
                 return
-            session = self.uploads.open("google", upload_id)
+            session = await self.uploads.open("google", upload_id)
         await self._chunk(flow, service, session, offset, body, req, _GEMINI_UPLOAD, final=final)
 
     async def _openai_upload(self, flow: http.HTTPFlow, service: Service, body: bytes) -> None:
@@ -125,26 +125,26 @@ class UploadFlows:
                 self._apply(flow, service, inspection)
             return
         assert upload_id is not None
-        session = self.uploads.get("openai", upload_id)
+        session = await self.uploads.get("openai", upload_id)
         if step == "cancel":
             if session is not None:
-                self.uploads.close(session)
+                await self.uploads.close(session)
             self._audit_plain(flow, "upload cancelled")
             return
         if step == "parts":
             if session is None:  # the create response was not seen: still hold the parts
-                session = self.uploads.open("openai", upload_id)
+                session = await self.uploads.open("openai", upload_id)
             if session.blocked:
                 self._block_known(flow, service, session.blocked)
                 return
             try:
                 data = _multipart_data(body, r.headers.get("content-type", ""))
-                self.uploads.hold(session, flow.id, data)
+                await self.uploads.hold(session, flow.id, data)
             except PhiWallError as e:
                 self._answer_error(flow, service, str(e), status=413 if isinstance(e, LimitError) else 422)
                 return
             meta["learn"] = "openai_part"
-            meta["upload_key"] = upload_id
+            meta["upload_key"] = session.key
             await self._early_check(flow, service, session, data, req, _OPENAI_UPLOADS)
             return
         # complete
@@ -163,14 +163,14 @@ class UploadFlows:
             order = doc.get("part_ids") if isinstance(doc, dict) else None
             if not isinstance(order, list) or not all(isinstance(p, str) for p in order):
                 raise ExtractionError("uploads complete request has no part_ids list")
-            whole = session.assemble(order)
+            whole = await self.uploads.assemble(session, order)
         except (ValueError, PhiWallError) as e:
             self._answer_error(
                 flow, service, str(e) if isinstance(e, PhiWallError) else "uploads complete body is not JSON"
             )
             return
         finally:
-            self.uploads.close(session)
+            await self.uploads.close(session)
         await self._judge_whole(flow, service, req, whole, _OPENAI_UPLOADS)
 
     async def _blob_upload(self, flow: http.HTTPFlow, service: Service, body: bytes) -> None:
@@ -179,7 +179,7 @@ class UploadFlows:
         r = flow.request
         meta = flow.metadata[META]
         url = r.pretty_url
-        owner = self.uploads.url_owner(url)
+        owner = await self.uploads.url_owner(url)
         if owner is not None:
             meta["file_ids"] = [owner[1]]
         else:
@@ -188,7 +188,7 @@ class UploadFlows:
         req = self._request_data(flow, body)
         key = normalise_url(url, drop=frozenset({"comp", "blockid"}))
         if comp == "block":
-            session = self.uploads.get("azure", key) or self.uploads.open(
+            session = await self.uploads.get("azure", key) or await self.uploads.open(
                 "azure", key, file_id=owner[1] if owner else None
             )
             if session.blocked:
@@ -199,21 +199,22 @@ class UploadFlows:
             )
             return
         if comp == "blocklist":
-            session = self.uploads.get("azure", key)
-            if session is None:
+            listed = await self.uploads.get("azure", key)
+            if listed is None:
                 self._answer_error(flow, service, "the file's blocks were not seen by phiwall; upload it again")
                 return
+            session = listed
             if session.blocked:
                 self._block_known(flow, service, session.blocked)
                 return
             order = [m.decode("ascii", "replace") for m in _BLOCK_IDS.findall(body)]
             try:
-                whole = session.assemble(order)
+                whole = await self.uploads.assemble(session, order)
             except PhiWallError as e:
                 self._answer_error(flow, service, str(e))
                 return
             finally:
-                self.uploads.close(session)
+                await self.uploads.close(session)
             await self._judge_whole(flow, service, req, whole, service)
             return
         inspection = await self._inspect_or_answer(flow, service, req, service)
@@ -237,19 +238,19 @@ class UploadFlows:
             self._block_known(flow, service, session.blocked)
             return
         try:
-            self.uploads.add_chunk(session, key, data)
+            session = await self.uploads.add_chunk(session, key, data)
         except LimitError as e:
-            self.uploads.close(session)
+            await self.uploads.close(session)
             self._answer_error(flow, service, str(e), status=413)
             return
         if final:
             try:
-                whole = session.assemble()
+                whole = await self.uploads.assemble(session)
             except PhiWallError as e:
                 self._answer_error(flow, service, str(e))
                 return
             finally:
-                self.uploads.close(session)
+                await self.uploads.close(session)
             await self._judge_whole(flow, service, req, whole, inspect_as)
             return
         if key == 0 or isinstance(key, str):
@@ -269,10 +270,13 @@ class UploadFlows:
         """A chunk that begins with file magic (DICOM, an image) is inspected at once: an obviously medical upload
         is stopped at its first request. Only positive evidence blocks here; a detector that fails on a partial
         file does not, because the assembled file is judged (and fails closed) when the upload completes."""
-        if session.early_checked or sniff.sniff(data) == sniff.OCTET:
+        if (
+            session.early_checked
+            or sniff.sniff(data) == sniff.OCTET
+            or not await self.uploads.claim_early_check(session)
+        ):
             self._audit_plain(flow, "upload chunk held; the whole file is judged when the upload completes")
             return
-        session.early_checked = True
         try:
             inspection = await self._inspect(
                 replace(req, raw_body=data, headers=assembled_headers(req.headers)), inspect_as
@@ -286,8 +290,7 @@ class UploadFlows:
         if d.verdict >= Verdict.DEIDENTIFY and d.error is None:
             self._apply(flow, service, inspection)
             if flow.response is not None:  # enforce mode: the rest of this upload is refused without inspection
-                session.blocked = d.message
-                session.blocked_rules = d.rule_ids
+                await self.uploads.mark_blocked(session, d.message, d.rule_ids)
             return
         self._audit_plain(
             flow,
@@ -305,7 +308,7 @@ class UploadFlows:
         if inspection is not None:
             self._apply(flow, service, inspection)
 
-    def _learn(self, flow: http.HTTPFlow, meta: dict[str, Any]) -> None:
+    async def _learn(self, flow: http.HTTPFlow, meta: dict[str, Any]) -> None:
         """Read what upload responses tell phiwall: upload URLs and session ids, part ids, and the ids of files
         that were let through with a warning (or in shadow mode) so later references carry the same verdict."""
         resp = flow.response
@@ -315,29 +318,26 @@ class UploadFlows:
         if learn == "chatgpt_register" and ok:
             doc = json_or_none(resp.content)
             if isinstance(doc, dict) and isinstance(doc.get("upload_url"), str) and isinstance(doc.get("file_id"), str):
-                self.uploads.remember_url(doc["upload_url"], "chatgpt", doc["file_id"])
+                await self.uploads.remember_url(doc["upload_url"], "chatgpt", doc["file_id"])
         elif learn == "google_start" and ok:
             url = resp.headers.get("x-goog-upload-url")
             if url:
                 uid = query_param(url, "upload_id") or normalise_url(url)
-                self.uploads.open("google", uid, declared_size=meta.get("declared"))
+                await self.uploads.open("google", uid, declared_size=meta.get("declared"))
         elif learn == "openai_upload_create" and ok:
             doc = json_or_none(resp.content)
             if isinstance(doc, dict) and isinstance(doc.get("id"), str):
                 size = doc.get("bytes")
-                self.uploads.open("openai", doc["id"], declared_size=size if isinstance(size, int) else None)
+                await self.uploads.open("openai", doc["id"], declared_size=size if isinstance(size, int) else None)
         elif learn == "openai_part":
-            session = self.uploads.get("openai", meta.get("upload_key", ""))
             doc = json_or_none(resp.content) if ok else None
-            if session is not None:
-                data = session.pending.pop(flow.id, None)
-                if data is not None and isinstance(doc, dict) and isinstance(doc.get("id"), str):
-                    session.add(doc["id"], data)
+            part_id = doc["id"] if isinstance(doc, dict) and isinstance(doc.get("id"), str) else None
+            await self.uploads.name_held(meta.get("upload_key", ""), flow.id, part_id)
         verdict = meta.get("verdict")
         if ok and verdict in ("warn", "block", "deidentify") and meta.get("kind") == "upload":
             ids = ids_from_response(resp.content or b"")
             if ids:
-                self.uploads.remember_verdict(
+                await self.uploads.remember_verdict(
                     ids, Verdict.parse(verdict), meta.get("reason", ""), tuple(meta.get("rule_ids", ()))
                 )
 

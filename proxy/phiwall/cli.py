@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--audit-file", help="JSON Lines audit file (default ~/.phiwall/audit.jsonl)")
     run.add_argument("--workers", type=int, default=2, help="inspection worker processes (default 2)")
+    _run_access_flags(run)
     run.set_defaults(func=cmd_run)
 
     scan = sub.add_parser("scan", help="inspect files offline with the same detectors and policy")
@@ -110,6 +111,27 @@ def _parser() -> argparse.ArgumentParser:
 # -- run --------------------------------------------------------------------------------------------------------
 
 
+def _run_access_flags(run: argparse.ArgumentParser) -> None:
+    """Who may use the proxy, who they are, and where it reports (phiwall.exposure, docs/deployment.md)."""
+    from phiwall.exposure import OPEN_PROXY_FLAG
+
+    g = run.add_argument_group("access and identity")
+    g.add_argument("--htpasswd", metavar="FILE", help="require a proxy login checked against FILE (htpasswd -B/-s)")
+    g.add_argument("--proxyauth", metavar="SPEC", help="any mitmproxy proxyauth spec (@FILE, ldap:..., user:pass)")
+    g.add_argument("--groups-file", metavar="FILE", help="'group: user1 user2' lines for policy groups")
+    g.add_argument("--user-header", metavar="NAME", help="header naming the user, set by an authenticating proxy")
+    g.add_argument("--groups-header", metavar="NAME", help="header listing the user's groups (comma-separated)")
+    g.add_argument("--trusted-proxies", metavar="CIDRS", help="IPs/CIDRs whose identity headers are trusted")
+    g.add_argument(
+        OPEN_PROXY_FLAG,
+        dest="open_proxy_ok",
+        action="store_true",
+        help="listen on a non-loopback address without authentication (anyone who reaches it may use it)",
+    )
+    g.add_argument("--admin-port", type=int, metavar="PORT", help="serve /metrics, /healthz, /readyz, /proxy.pac")
+    g.add_argument("--state", metavar="URL", help="shared state: memory (default) or redis://host:port/db")
+
+
 def mitmdump_args(args: argparse.Namespace, max_body: int) -> list[str]:
     from phiwall import mitm_entry
     from phiwall.extractors import allow_hosts_pattern
@@ -141,7 +163,37 @@ def mitmdump_args(args: argparse.Namespace, max_body: int) -> list[str]:
         out += ["--set", f"phiwall_policy={Path(args.policy).resolve()}"]
     if args.audit_file:
         out += ["--set", f"phiwall_audit_file={Path(args.audit_file).expanduser().resolve()}"]
+    out += _access_set_args(args)
     return out + list(args.extra or [])
+
+
+def _access_set_args(args: argparse.Namespace) -> list[str]:
+    out: list[str] = []
+    auth = _proxyauth_spec(args)
+    if auth:
+        out += ["--set", f"proxyauth={auth}"]
+    if getattr(args, "groups_file", None):
+        out += ["--set", f"phiwall_groups_file={Path(args.groups_file).expanduser().resolve()}"]
+    for flag, opt in (
+        ("user_header", "phiwall_user_header"),
+        ("groups_header", "phiwall_groups_header"),
+        ("trusted_proxies", "phiwall_trusted_proxies"),
+        ("state", "phiwall_state"),
+    ):
+        if getattr(args, flag, None):
+            out += ["--set", f"{opt}={getattr(args, flag)}"]
+    if getattr(args, "admin_port", None):
+        out += ["--set", f"phiwall_admin_port={args.admin_port}"]
+    if getattr(args, "open_proxy_ok", False):
+        out += ["--set", "phiwall_open_proxy=true"]
+    return out
+
+
+def _proxyauth_spec(args: argparse.Namespace) -> str:
+    if getattr(args, "htpasswd", None):
+        return "@" + str(Path(args.htpasswd).expanduser().resolve())
+    return str(getattr(args, "proxyauth", None) or "")
+
 
 
 def ensure_ca() -> Path:
@@ -151,7 +203,28 @@ def ensure_ca() -> Path:
     confdir = home.default_confdir()
     confdir.mkdir(parents=True, exist_ok=True)
     CertStore.from_store(confdir, "mitmproxy", 2048)
+    from phiwall import digest
+
+    digest.load_or_create_secret(home.default_secret_file())  # before any worker reads it: made 0600, once
+    home.restrict_secrets(confdir)
     return confdir / "mitmproxy-ca-cert.pem"
+
+
+def _open_proxy_problem(args: argparse.Namespace) -> str | None:
+    from phiwall import exposure
+
+    extra = list(args.extra or [])
+    if args.htpasswd and not Path(args.htpasswd).expanduser().is_file():
+        return f"phiwall: no htpasswd file at {args.htpasswd} (create it with: htpasswd -B -c FILE USER)"
+    return exposure.refusal(
+        exposure.ListenAuth(
+            host=exposure.listen_host_from_extra(extra) or args.host,
+            proxyauth=exposure.option_from_extra(extra, "proxyauth") or _proxyauth_spec(args),
+            user_header=exposure.option_from_extra(extra, "phiwall_user_header") or args.user_header or "",
+            trusted_proxies=exposure.option_from_extra(extra, "phiwall_trusted_proxies") or args.trusted_proxies or "",
+            open_proxy_ok=args.open_proxy_ok,
+        )
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -166,6 +239,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if extra and extra[0] == "--":
         extra = extra[1:]
     args.extra = extra
+    problem = _open_proxy_problem(args)
+    if problem:
+        print(problem, file=sys.stderr)
+        return EXIT_USAGE
     ca = ensure_ca()
     audit = args.audit_file or str(home.default_audit_file())
     proxy = f"http://{args.host}:{args.port}"

@@ -9,5 +9,11 @@ _here = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
 
 from phiwall.addon import PhiWall  # noqa: E402
+from phiwall.addon_gateway import ExposureGuard  # noqa: E402
+from phiwall.addon_gateway import Observability  # noqa: E402
+from phiwall.addon_gateway import SharedState  # noqa: E402
 
-addons = [PhiWall()]
+_wall = PhiWall()
+# ExposureGuard first: a proxy that would be open stops before anything else starts. SharedState and
+# Observability after PhiWall: their configure wraps what PhiWall's configure built (store, audit sink).
+addons = [ExposureGuard(), _wall, SharedState(_wall), Observability(_wall)]

@@ -13,11 +13,13 @@ import logging
 import multiprocessing
 import os
 from concurrent.futures import BrokenExecutor
+from concurrent.futures import Future
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from phiwall import digest
 from phiwall import safelog
+from phiwall.deid.plan import DeidContext
 from phiwall.errors import InspectionTimeout
 from phiwall.extractors import service_by_name
 from phiwall.pipeline import Inspection
@@ -51,9 +53,11 @@ def pipeline_for(source: PolicySource) -> Pipeline:
     return pipe
 
 
-def _inspect(source: PolicySource, req: RequestData, service: str | None) -> Inspection:
+def _inspect(
+    source: PolicySource, req: RequestData, service: str | None, deid: DeidContext | None = None
+) -> Inspection:
     svc = service_by_name(service) if service else None
-    return pipeline_for(source).inspect_request(req, svc)
+    return pipeline_for(source).inspect_request(req, svc, deid)
 
 
 def _warm(source: PolicySource) -> float:
@@ -98,6 +102,8 @@ class InspectorPool:
         }
         self._sems: dict[str, asyncio.Semaphore] = {}
         self._source: PolicySource | None = None
+        self._warming: list[Future[float]] = []
+        self.waiting = 0  # guarded requests queued for a worker (the worker_queue_depth gauge)
 
     def _new_worker(self) -> _Worker:
         ex = ProcessPoolExecutor(max_workers=1, mp_context=self._ctx, initializer=_init_worker, initargs=(self.secret,))
@@ -109,8 +115,20 @@ class InspectorPool:
     def warm(self, source: PolicySource) -> None:
         """Start every worker and build its engines now, not on the first user's request."""
         self._source = source
-        for w in self._all():
-            w.executor.submit(_warm, source)
+        self._warming = [w.executor.submit(_warm, source) for w in self._all()]
+
+    def warm_state(self) -> str | None:
+        """None once every worker has built its engines for the current policy; else why not (PHI-free)."""
+        pending = sum(1 for f in self._warming if not f.done())
+        if pending:
+            return f"{pending} of {len(self._warming)} inspection workers still warming up"
+        failed = sum(1 for f in self._warming if f.cancelled() or f.exception() is not None)
+        if failed:
+            return f"{failed} inspection workers failed to start"
+        return None
+
+    def busy(self) -> int:
+        return sum(w.busy for w in self._all())
 
     def _sem(self, lane: str) -> asyncio.Semaphore:
         if lane not in self._sems:  # created on the event loop that uses it
@@ -124,13 +142,20 @@ class InspectorPool:
             return "express"
         return "general" if not self._sem("general").locked() else "express"
 
-    async def inspect(self, source: PolicySource, req: RequestData, service: str | None, timeout: float) -> Inspection:
+    async def inspect(
+        self,
+        source: PolicySource,
+        req: RequestData,
+        service: str | None,
+        timeout: float,
+        deid: DeidContext | None = None,
+    ) -> Inspection:
         lane = self.lane_for(len(req.raw_body))
         async with self._sem(lane):
             w = min(self._lanes[lane], key=lambda x: x.busy)
             w.busy += 1
             try:
-                fut = w.executor.submit(_inspect, source, req, service)
+                fut = w.executor.submit(_inspect, source, req, service, deid)
                 try:
                     return await asyncio.wait_for(asyncio.wrap_future(fut), timeout)
                 except TimeoutError:

@@ -47,7 +47,7 @@ async def send(
         status, headers, body = reply
         f.response = http.Response.make(status, body, headers)
         addon.responseheaders(f)
-        addon.response(f)
+        await addon.response(f)
     return f
 
 

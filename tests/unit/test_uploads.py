@@ -21,83 +21,104 @@ class Clock:
         return self.t
 
 
-def test_offset_chunks_assemble_in_offset_order() -> None:
+async def test_offset_chunks_assemble_in_offset_order() -> None:
     s = UploadStore()
-    sess = s.open("google", "u1")
-    s.add_chunk(sess, 4, b"5678")
-    s.add_chunk(sess, 0, b"1234")
-    assert sess.assemble() == b"12345678"
+    sess = await s.open("google", "u1")
+    await s.add_chunk(sess, 4, b"5678")
+    await s.add_chunk(sess, 0, b"1234")
+    assert await s.assemble(sess) == b"12345678"
 
 
-def test_gap_is_an_extraction_error() -> None:
+async def test_gap_is_an_extraction_error() -> None:
     s = UploadStore()
-    sess = s.open("google", "u1")
-    s.add_chunk(sess, 0, b"1234")
-    s.add_chunk(sess, 8, b"9")
+    sess = await s.open("google", "u1")
+    await s.add_chunk(sess, 0, b"1234")
+    await s.add_chunk(sess, 8, b"9")
     with pytest.raises(ExtractionError, match="not contiguous"):
-        sess.assemble()
+        await s.assemble(sess)
 
 
-def test_named_parts_assemble_in_the_given_order_and_missing_ones_fail() -> None:
+async def test_named_parts_assemble_in_the_given_order_and_missing_ones_fail() -> None:
     s = UploadStore()
-    sess = s.open("openai", "upload_1")
-    s.add_chunk(sess, "part_b", b"B")
-    s.add_chunk(sess, "part_a", b"A")
-    assert sess.assemble(["part_a", "part_b"]) == b"AB"
+    sess = await s.open("openai", "upload_1")
+    await s.add_chunk(sess, "part_b", b"B")
+    await s.add_chunk(sess, "part_a", b"A")
+    assert await s.assemble(sess, ["part_a", "part_b"]) == b"AB"
     with pytest.raises(ExtractionError, match="never saw"):
-        sess.assemble(["part_a", "part_c"])
+        await s.assemble(sess, ["part_a", "part_c"])
 
 
-def test_session_and_total_caps() -> None:
+async def test_session_and_total_caps() -> None:
     s = UploadStore(max_session_bytes=10, max_total_bytes=15)
-    a = s.open("g", "a")
-    s.add_chunk(a, 0, b"x" * 10)
+    a = await s.open("g", "a")
+    a = await s.add_chunk(a, 0, b"x" * 10)
     with pytest.raises(LimitError):
-        s.add_chunk(a, 10, b"y")
-    b = s.open("g", "b")
+        await s.add_chunk(a, 10, b"y")
+    b = await s.open("g", "b")
     with pytest.raises(LimitError, match="too many unfinished"):
-        s.add_chunk(b, 0, b"z" * 6)
+        await s.add_chunk(b, 0, b"z" * 6)
 
 
-def test_sessions_expire_and_are_capped_in_number() -> None:
+async def test_sessions_expire_and_are_capped_in_number() -> None:
     clock = Clock()
     s = UploadStore(ttl=60, max_sessions=2, clock=clock)
-    s.open("g", "a")
-    s.open("g", "b")
-    s.open("g", "c")
-    assert s.get("g", "a") is None and s.get("g", "c") is not None
+    await s.open("g", "a")
+    clock.t += 1
+    await s.open("g", "b")
+    clock.t += 1
+    await s.open("g", "c")
+    assert await s.get("g", "a") is None and await s.get("g", "c") is not None
+    assert await s.sessions_open() == 2
     clock.t += 61
-    assert s.get("g", "c") is None
+    assert await s.get("g", "c") is None
 
 
-def test_remembered_url_matches_azure_block_requests() -> None:
+async def test_remembered_url_matches_azure_block_requests() -> None:
     s = UploadStore()
     url = "https://fileserviceuploadsperm.blob.core.windows.net/files/file-ABC123456?sp=cw&sig=abc%3D&se=x"
-    s.remember_url(url, "chatgpt", "file-ABC123456")
-    assert s.url_owner(url) == ("chatgpt", "file-ABC123456")
-    assert s.url_owner(url + "&comp=block&blockid=AAAA") == ("chatgpt", "file-ABC123456")
+    await s.remember_url(url, "chatgpt", "file-ABC123456")
+    assert await s.url_owner(url) == ("chatgpt", "file-ABC123456")
+    assert await s.url_owner(url + "&comp=block&blockid=AAAA") == ("chatgpt", "file-ABC123456")
     # The same URL with its query in another order is the same URL; another signature is not.
-    assert s.url_owner(
+    assert await s.url_owner(
         "https://FILESERVICEUPLOADSPERM.blob.core.windows.net:443/files/file-ABC123456?se=x&sig=abc%3D&sp=cw"
     )
-    assert s.url_owner(url.replace("sig=abc", "sig=abd")) is None
+    assert await s.url_owner(url.replace("sig=abc", "sig=abd")) is None
 
 
-def test_verdicts_only_kept_for_warn_and_block_and_found_by_substring() -> None:
+async def test_verdicts_only_kept_for_warn_and_block_and_found_by_exact_id() -> None:
     s = UploadStore()
-    s.remember_verdict(["file-allowed0001"], Verdict.ALLOW, "", ())
-    s.remember_verdict(["file-blocked0001", "short"], Verdict.BLOCK, "DICOM", ("dicom-file",))
-    assert s.referenced(b'{"asset_pointer": "file-service://file-allowed0001"}') == []
-    hits = s.referenced("/backend-api/files/file-blocked0001/uploaded", b"")
+    await s.remember_verdict(["file-allowed0001"], Verdict.ALLOW, "", ())
+    await s.remember_verdict(["file-blocked0001", "short"], Verdict.BLOCK, "DICOM", ("dicom-file",))
+    assert await s.referenced(b'{"asset_pointer": "file-service://file-allowed0001"}') == []
+    hits = await s.referenced("/backend-api/files/file-blocked0001/uploaded", b"")
     assert [h[0] for h in hits] == ["file-blocked0001"] and hits[0][1].rule_ids == ("dicom-file",)
-    assert s.referenced(b"short") == []  # ids shorter than MIN_ID_LEN are never kept
+    hits = await s.referenced(b'{"asset_pointer": "file-service:\\/\\/file-blocked0001"}')
+    assert [h[0] for h in hits] == ["file-blocked0001"]
+    assert await s.referenced(b"short") == []  # ids shorter than MIN_ID_LEN are never kept
+    # an id inside a longer token is not a reference to it (the old substring scan said it was)
+    assert await s.referenced(b'{"text": "xfile-blocked0001x"}') == []
 
 
-def test_a_later_weaker_verdict_does_not_downgrade() -> None:
+async def test_a_later_weaker_verdict_does_not_downgrade() -> None:
     s = UploadStore()
-    s.remember_verdict(["file-x00000001"], Verdict.BLOCK, "b", ())
-    s.remember_verdict(["file-x00000001"], Verdict.WARN, "w", ())
-    assert s.verdicts["file-x00000001"].verdict == Verdict.BLOCK
+    await s.remember_verdict(["file-x00000001"], Verdict.BLOCK, "b", ())
+    await s.remember_verdict(["file-x00000001"], Verdict.WARN, "w", ())
+    fv = await s.verdict("file-x00000001")
+    assert fv is not None and fv.verdict == Verdict.BLOCK
+
+
+async def test_no_file_id_or_url_appears_in_a_state_key() -> None:
+    from phiwall.state import MemoryStore
+
+    mem = MemoryStore()
+    s = UploadStore(store=mem)
+    await s.remember_verdict(["file-secret00001"], Verdict.BLOCK, "b", ())
+    await s.remember_url("https://blob.example/files/file-secret00001?sig=SIGNATURE", "chatgpt", "file-secret00001")
+    sess = await s.open("google", "UPLOADID-secret")
+    await s.add_chunk(sess, 0, b"x")
+    keys = " ".join(mem._d)
+    assert keys and "secret" not in keys and "SIGNATURE" not in keys and "UPLOADID" not in keys
 
 
 @pytest.mark.parametrize(

@@ -147,7 +147,7 @@ class Replayer:
             if f.response is None and recorded_response is not None:
                 f.response = recorded_response
                 addon.responseheaders(f)
-                addon.response(f)
+                await addon.response(f)
                 if websocket is not None and recorded_response.status_code == 101:
                     messages = list(websocket.messages)
                     websocket.messages = []

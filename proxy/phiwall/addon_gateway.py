@@ -1,0 +1,231 @@
+"""Addons that make one proxy process a gateway replica: shared state, never an open proxy, observability.
+
+Registered next to `PhiWall` (phiwall/mitm_entry.py). They read the PhiWall instance (its policy, pool, upload
+store, audit sink) and `flow.metadata["phiwall"]`, and change nothing in how a request is judged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from typing import Any
+
+from mitmproxy import ctx
+from mitmproxy import exceptions
+from mitmproxy.addonmanager import Loader
+from mitmproxy.utils import asyncio_utils
+
+from phiwall import exposure
+from phiwall import pac
+from phiwall import safelog
+from phiwall.admin import AdminServer
+from phiwall.audit import SyslogAudit
+from phiwall.audit import TeeAudit
+from phiwall.metrics import Metrics
+from phiwall.state import StateStore
+from phiwall.state import open_store
+
+log = logging.getLogger("phiwall")
+
+_store: StateStore | None = None
+
+
+def current_store() -> StateStore | None:
+    """The process's state store (None before configure): the vault and findings cache use it too."""
+    return _store
+
+
+class ExposureGuard:
+    """Refuses to start a proxy that listens beyond loopback with no authentication (phiwall.exposure)."""
+
+    def load(self, loader: Loader) -> None:
+        loader.add_option(
+            "phiwall_open_proxy",
+            bool,
+            False,
+            "Allow listening on a non-loopback address without proxy authentication (an open proxy).",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        host = getattr(ctx.options, "listen_host", None)
+        if host is None:  # no proxy server (tests, replay)
+            return
+        why = exposure.refusal(
+            exposure.ListenAuth(
+                host=host,
+                proxyauth=getattr(ctx.options, "proxyauth", "") or "",
+                user_header=getattr(ctx.options, "phiwall_user_header", ""),
+                trusted_proxies=getattr(ctx.options, "phiwall_trusted_proxies", ""),
+                open_proxy_ok=ctx.options.phiwall_open_proxy,
+            )
+        )
+        if why:
+            raise exceptions.OptionsError(why)
+
+
+class SharedState:
+    """Builds the StateStore named by `phiwall_state` and hands it to the PhiWall upload store."""
+
+    def __init__(self, wall: Any) -> None:
+        self.wall = wall
+        self.store: StateStore | None = None
+
+    def load(self, loader: Loader) -> None:
+        loader.add_option(
+            "phiwall_state",
+            str,
+            "memory",
+            "Cross-request state: 'memory' (this process) or redis://host:port/db (shared by every replica).",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        global _store
+        if "phiwall_state" not in updated and self.store is not None:
+            return
+        try:
+            store = open_store(ctx.options.phiwall_state)
+        except (ValueError, ImportError) as e:
+            raise exceptions.OptionsError(f"Cannot use phiwall_state: {e}") from None
+        self.store = _store = store
+        self.wall.uploads.use(store)
+
+    async def running(self) -> None:
+        if self.store is not None and not await self.store.ping():
+            log.error("phiwall: shared state %s does not answer; uploads fail closed", _safe(self.store.url))
+
+    async def done(self) -> None:
+        if self.store is not None:
+            try:
+                await self.store.close()
+            except Exception:  # noqa: BLE001 - shutting down
+                pass
+
+
+def _safe(url: str) -> str:
+    """A state URL without its password."""
+    if "@" in url:
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return url
+
+
+class Observability:
+    """Metrics from the audit stream, the admin endpoint, the "ready" log line, syslog, and SIGHUP reopening."""
+
+    def __init__(self, wall: Any) -> None:
+        self.wall = wall
+        self.metrics = Metrics()
+        self.admin: AdminServer | None = None
+        self._syslog: SyslogAudit | None = None
+        self._t0 = time.monotonic()
+        self._ready_logged = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def load(self, loader: Loader) -> None:
+        loader.add_option(
+            "phiwall_admin_port", int, 0, "Serve /metrics, /healthz, /readyz, /proxy.pac on 127.0.0.1:PORT (0: off)."
+        )
+        loader.add_option(
+            "phiwall_pac_proxy", str, "", "HOST:PORT that /proxy.pac sends guarded hosts to (default: this listener)."
+        )
+        loader.add_option(
+            "phiwall_syslog",
+            str,
+            "",
+            "Also send audit events to syslog (RFC 5424): udp://host:514, tcp://host:601 or unix:/dev/log.",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if ctx.options.phiwall_admin_port < 0 or ctx.options.phiwall_admin_port > 65535:
+            raise exceptions.OptionsError(f"phiwall_admin_port must be 0..65535, not {ctx.options.phiwall_admin_port}")
+        if "phiwall_syslog" in updated:
+            if self._syslog is not None:
+                self._syslog.close()
+                self._syslog = None
+            if ctx.options.phiwall_syslog:
+                try:
+                    self._syslog = SyslogAudit(ctx.options.phiwall_syslog)
+                except (OSError, ValueError, KeyError) as e:
+                    raise exceptions.OptionsError(f"Cannot use phiwall_syslog: {e}") from None
+        self._wrap_audit()
+        self.metrics.bind(
+            queue=lambda: float(getattr(self.wall.pool, "waiting", 0)),
+            busy=lambda: float(self.wall.pool.busy()) if self.wall.pool is not None else 0.0,
+            ready=lambda: 1.0 if self.not_ready() is None else 0.0,
+        )
+
+    def _wrap_audit(self) -> None:
+        """PhiWall (re)opens its audit sink in its own configure, which runs first: wrap whatever it has now."""
+        inner = self.wall.audit
+        if inner is None:
+            return
+        if isinstance(inner, TeeAudit):
+            inner = inner.inner
+        observers: list[Any] = [self.metrics]
+        if self._syslog is not None:
+            observers.append(self._syslog)
+        self.wall.audit = TeeAudit(inner, observers)
+
+    def not_ready(self) -> str | None:
+        if self.wall.source is None:
+            return "no policy loaded"
+        if self.wall.pool is not None:
+            return self.wall.pool.warm_state()  # type: ignore[no-any-return]
+        return None
+
+    def pac_text(self) -> str:
+        proxy = ctx.options.phiwall_pac_proxy
+        if not proxy:
+            host = getattr(ctx.options, "listen_host", "") or "127.0.0.1"
+            proxy = f"{host}:{getattr(ctx.options, 'listen_port', None) or 8080}"
+        return pac.pac_file(proxy)
+
+    async def running(self) -> None:
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._reopen)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+        if ctx.options.phiwall_admin_port:
+            self.admin = AdminServer(self.metrics, self.not_ready, self.pac_text)
+            try:
+                await self.admin.start(ctx.options.phiwall_admin_port)
+            except OSError as e:
+                log.error("phiwall: cannot serve the admin port %d: %s", ctx.options.phiwall_admin_port, e.strerror)
+        self._tasks.append(asyncio_utils.create_task(self._watch(), name="phiwall readiness", keep_ref=True))
+
+    def _reopen(self) -> None:
+        audit = self.wall.audit
+        if isinstance(audit, TeeAudit):
+            try:
+                audit.reopen()
+                log.info("phiwall: reopened the audit file (SIGHUP)")
+            except OSError as e:
+                log.error("phiwall: cannot reopen the audit file: %s", e.strerror)
+
+    async def _watch(self) -> None:
+        """Log "ready" once (with the warm-up time) and keep the upload-sessions gauge current."""
+        while True:
+            try:
+                if not self._ready_logged and self.not_ready() is None:
+                    self._ready_logged = True
+                    src = self.wall.source
+                    log.warning(
+                        "phiwall: ready in %.1f s (policy %s, %d inspection workers warm)",
+                        time.monotonic() - self._t0,
+                        src.model.id if src else "?",
+                        len(getattr(self.wall.pool, "_warming", ()) or ()),
+                    )
+                self.metrics.sessions.set(await self.wall.uploads.sessions_open())
+            except Exception as e:  # noqa: BLE001 - a gauge must never stop the loop
+                log.debug("phiwall: metrics refresh failed: %s", safelog.crash(e))
+            await asyncio.sleep(0.5 if not self._ready_logged else 5.0)
+
+    async def done(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        if self.admin is not None:
+            await self.admin.stop()
+        if self._syslog is not None:
+            self._syslog.close()
