@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from phiwall import exposure
+
 from tests.gateway.conftest import clean_env
 from tests.gateway.conftest import phiwall_cmd
 from tests.gateway.conftest import start_replica

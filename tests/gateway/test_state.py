@@ -7,7 +7,6 @@ import subprocess
 from collections.abc import AsyncIterator
 
 import pytest
-
 from phiwall import digest
 from phiwall.errors import LimitError
 from phiwall.model import Verdict
@@ -18,6 +17,7 @@ from phiwall.state import StateStore
 from phiwall.state import open_store
 from phiwall.state import state_key
 from phiwall.uploads import UploadStore
+
 from tests.gateway.conftest import Redis
 from tests.support.proxy import free_port
 
