@@ -9,11 +9,15 @@ are refused (on_error), never passed.
 
 from __future__ import annotations
 
+import copy
 import gzip
 import io
+import struct
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from phiwall.containers.registry import MAX_EXPANDED_BYTES
 from phiwall.containers.registry import MAX_MEMBERS
@@ -22,6 +26,9 @@ from phiwall.containers.registry import RATIO_MIN_BYTES
 from phiwall.containers.registry import Context
 from phiwall.errors import ExtractionError
 from phiwall.errors import LimitError
+from phiwall.locators import RewriteError
+from phiwall.locators import Step
+from phiwall.locators import Value
 from phiwall.model import Part
 
 CHUNK = 1 << 20
@@ -65,7 +72,7 @@ def zip_children(part: Part, ctx: Context) -> list[Part]:
         raise LimitError(f"archive declares {declared} expanded bytes, over the {MAX_EXPANDED_BYTES} byte limit")
     budget = _Budget()
     out: list[Part] = []
-    for info in infos:
+    for index, info in enumerate(infos):
         if info.is_dir() or _skip(info.filename):
             continue
         if info.flag_bits & 0x1:
@@ -85,7 +92,14 @@ def zip_children(part: Part, ctx: Context) -> list[Part]:
             raise ExtractionError(
                 f"archive member {len(out) + 1} could not be inflated ({type(exc).__name__})"
             ) from None
-        out.append(ctx.file(bytes(buf), info.filename, filename=info.filename.rsplit("/", 1)[-1]))
+        out.append(
+            ctx.file(
+                bytes(buf),
+                info.filename,
+                filename=info.filename.rsplit("/", 1)[-1],
+                steps=(ZipMember(index, info.filename),),
+            )
+        )
     return out
 
 
@@ -95,9 +109,9 @@ def tar_or_gzip_children(part: Part, ctx: Context) -> list[Part]:
     if part.media_type == "application/gzip":
         inner = _gunzip(data)
         if len(inner) > 262 and inner[257:262] == b"ustar":
-            return _tar_members(inner, ctx)
+            return _tar_members(inner, ctx, (Gunzip(),))
         name = (part.filename or "data.gz").removesuffix(".gz").removesuffix(".tgz") or "data"
-        return [ctx.file(inner, name, filename=name)]
+        return [ctx.file(inner, name, filename=name, steps=(Gunzip(),))]
     return _tar_members(data, ctx)
 
 
@@ -118,13 +132,14 @@ def _gunzip(data: bytes) -> bytes:
     return bytes(out)
 
 
-def _tar_members(data: bytes, ctx: Context) -> list[Part]:
+def _tar_members(data: bytes, ctx: Context, outer: tuple[Step, ...] = ()) -> list[Part]:
     budget = _Budget()
     out: list[Part] = []
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
             count = 0
             for member in tf:
+                index = count
                 count += 1
                 if count > MAX_MEMBERS:
                     raise LimitError(f"archive holds more than the {MAX_MEMBERS} members phiwall inspects")
@@ -134,7 +149,155 @@ def _tar_members(data: bytes, ctx: Context) -> list[Part]:
                 fh = tf.extractfile(member)
                 if fh is None:
                     continue
-                out.append(ctx.file(fh.read(), member.name, filename=member.name.rsplit("/", 1)[-1]))
+                name = member.name.rsplit("/", 1)[-1]
+                out.append(
+                    ctx.file(fh.read(), member.name, filename=name, steps=(*outer, TarMember(index, member.name)))
+                )
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise ExtractionError(f"TAR archive could not be read ({type(exc).__name__}; truncated or damaged?)") from None
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# write-back: members of ZIP and TAR archives, and gzip streams
+
+
+def _bytes(v: Value) -> bytes:
+    if isinstance(v, bytes):
+        return v
+    raise RewriteError("bad_edit", "an archive member takes bytes, not text")
+
+
+@dataclass(frozen=True, slots=True)
+class ZipMember(Step):
+    """Member `index` (named `name`) of a ZIP archive. Writing rebuilds the archive once for all edited members:
+    same member order, names, timestamps, permissions, comments and compression method; unedited members hold
+    the same bytes (recompressed, so the archive reads identically but is not byte-identical)."""
+
+    index: int
+    name: str
+
+    def label(self) -> str:
+        return "ZipMember"  # never the member name: the user chose it
+
+    def _info(self, zf: zipfile.ZipFile) -> zipfile.ZipInfo:
+        infos = zf.infolist()
+        if self.index >= len(infos) or infos[self.index].filename != self.name:
+            raise RewriteError("stale", "the archive no longer holds the recorded member")
+        return infos[self.index]
+
+    def read(self, outer: Value) -> Value:
+        try:
+            zf = zipfile.ZipFile(io.BytesIO(_bytes(outer)))
+            return zf.read(self._info(zf))
+        except (zipfile.BadZipFile, OSError, ValueError, zlib.error):
+            raise RewriteError("stale", "the archive can no longer be read") from None
+
+    def write(self, outer: Value, inner: Value) -> Value:
+        return ZipMember.write_many(outer, [(self, inner)])
+
+    @staticmethod
+    def write_many(outer: Value, items: Sequence[tuple[Step, Value]]) -> Value:
+        new = {s.index: _bytes(v) for s, v in items if isinstance(s, ZipMember)}
+        try:
+            src = zipfile.ZipFile(io.BytesIO(_bytes(outer)))
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w") as dst:
+                for i, info in enumerate(src.infolist()):
+                    data = new[i] if i in new else src.read(info)
+                    zi = zipfile.ZipInfo(info.filename, info.date_time)
+                    zi.compress_type = info.compress_type
+                    zi.comment = info.comment
+                    zi.extra = info.extra
+                    zi.create_system = info.create_system
+                    zi.external_attr = info.external_attr
+                    zi.internal_attr = info.internal_attr
+                    if info.is_dir():
+                        dst.writestr(zi, b"")
+                    else:
+                        dst.writestr(zi, data)
+                dst.comment = src.comment
+        except (zipfile.BadZipFile, OSError, ValueError, zlib.error, NotImplementedError, RuntimeError):
+            raise RewriteError(
+                "not_rewritable", "phiwall could not rebuild this archive; send its files one by one"
+            ) from None
+        return buf.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class TarMember(Step):
+    """Member `index` (named `name`) of a TAR archive; rebuilt in the same format with each header kept (the
+    size updated)."""
+
+    index: int
+    name: str
+
+    def label(self) -> str:
+        return "TarMember"
+
+    def read(self, outer: Value) -> Value:
+        try:
+            with tarfile.open(fileobj=io.BytesIO(_bytes(outer)), mode="r:") as tf:
+                members = tf.getmembers()
+                if self.index >= len(members) or members[self.index].name != self.name:
+                    raise RewriteError("stale", "the archive no longer holds the recorded member")
+                fh = tf.extractfile(members[self.index])
+                if fh is None:
+                    raise RewriteError("stale", "the archive member is not a regular file")
+                return fh.read()
+        except (tarfile.TarError, OSError, EOFError):
+            raise RewriteError("stale", "the archive can no longer be read") from None
+
+    def write(self, outer: Value, inner: Value) -> Value:
+        return TarMember.write_many(outer, [(self, inner)])
+
+    @staticmethod
+    def write_many(outer: Value, items: Sequence[tuple[Step, Value]]) -> Value:
+        new = {s.index: _bytes(v) for s, v in items if isinstance(s, TarMember)}
+        buf = io.BytesIO()
+        try:
+            with tarfile.open(fileobj=io.BytesIO(_bytes(outer)), mode="r:") as src:
+                with tarfile.open(fileobj=buf, mode="w", format=src.format) as dst:
+                    for i, member in enumerate(src.getmembers()):
+                        if i in new:
+                            ti = copy.copy(member)
+                            ti.size = len(new[i])
+                            dst.addfile(ti, io.BytesIO(new[i]))
+                        elif member.isfile():
+                            dst.addfile(member, src.extractfile(member))
+                        else:
+                            dst.addfile(member)
+        except (tarfile.TarError, OSError, EOFError):
+            raise RewriteError(
+                "not_rewritable", "phiwall could not rebuild this archive; send its files one by one"
+            ) from None
+        return buf.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class Gunzip(Step):
+    """The decompressed content of a gzip stream; written back gzip-compressed with the original header's file
+    name and modification time."""
+
+    def read(self, outer: Value) -> Value:
+        try:
+            return _gunzip(_bytes(outer))
+        except (ExtractionError, LimitError):
+            raise RewriteError("stale", "the gzip data can no longer be decompressed") from None
+
+    def write(self, outer: Value, inner: Value) -> Value:
+        raw = _bytes(outer)
+        mtime = struct.unpack("<I", raw[4:8])[0] if len(raw) >= 10 else 0
+        fname = ""
+        if len(raw) >= 10 and raw[3] & 0x08:
+            pos = 10
+            if raw[3] & 0x04:  # FEXTRA comes first
+                (xlen,) = struct.unpack("<H", raw[10:12])
+                pos = 12 + xlen
+            end = raw.find(b"\x00", pos)
+            if end > 0:
+                fname = raw[pos:end].decode("latin-1")
+        buf = io.BytesIO()
+        with gzip.GzipFile(filename=fname, mode="wb", fileobj=buf, mtime=mtime) as gz:
+            gz.write(_bytes(inner))
+        return buf.getvalue()

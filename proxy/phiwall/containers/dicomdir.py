@@ -8,10 +8,16 @@ container adds the records as text, one line per record, so the text PHI detecto
 from __future__ import annotations
 
 from phiwall.containers.registry import Context
+from phiwall.locators import NotRewritable
 from phiwall.model import Part
 
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 MAX_RECORDS = 10_000
+# The records text is a summary; the DICOMDIR itself is rewritten as the DICOM file it is (its parent part).
+RECORDS_TEXT = (
+    "phiwall cannot rewrite the patient records of a DICOMDIR index on their own; de-identify the DICOMDIR file "
+    "itself, or leave it out of the folder, and send it again"
+)
 SKIP_VR = frozenset({"SQ", "OB", "OW", "OF", "OD", "OL", "OV", "UN", "UI", "UL", "US", "SL", "SS", "FL", "FD", "AT"})
 
 
@@ -43,5 +49,5 @@ def children(part: Part, ctx: Context) -> list[Part]:
                     fields.append(f"{elem.keyword}: {val}")
             if fields:
                 lines.append(f"{kind}: " + "; ".join(fields))
-    p = ctx.text("\n".join(lines), "records")
+    p = ctx.text("\n".join(lines), "records", steps=(NotRewritable(RECORDS_TEXT),))
     return [p] if p is not None else []

@@ -18,6 +18,7 @@ from phiwall.containers.registry import RATIO_MIN_BYTES
 from phiwall.containers.registry import Context
 from phiwall.errors import ExtractionError
 from phiwall.errors import LimitError
+from phiwall.locators import NotRewritable
 from phiwall.model import Part
 
 MAX_CELLS = 2_000_000
@@ -54,12 +55,27 @@ def _check_zip(data: bytes) -> zipfile.ZipFile:
     return zf
 
 
+# Text is gathered from many XML runs into one part, so it has no single place to go back to.
+DOCX_TEXT = (
+    "phiwall cannot rewrite the text of a Word document; remove the identifying text, or paste it into the chat, "
+    "and send it again"
+)
+XLSX_TEXT = (
+    "phiwall cannot rewrite the cells of a spreadsheet; remove the identifying columns, or export them as CSV, "
+    "and send it again"
+)
+
+
 def _media(zf: zipfile.ZipFile, ctx: Context) -> list[Part]:
+    """Embedded images, each written back as the ZIP member it is (the document's XML is left as it was)."""
+    from phiwall.containers.archive import ZipMember
+
     out = []
-    for info in zf.infolist():
+    for index, info in enumerate(zf.infolist()):
         if info.filename.startswith(MEDIA_PREFIXES) and not info.is_dir():
             data = zf.read(info)
-            out.append(ctx.file(data, info.filename, filename=info.filename.rsplit("/", 1)[-1]))
+            name = info.filename.rsplit("/", 1)[-1]
+            out.append(ctx.file(data, info.filename, filename=name, steps=(ZipMember(index, info.filename),)))
     return out
 
 
@@ -87,14 +103,14 @@ def docx_children(part: Part, ctx: Context) -> list[Part]:
         for row in table.rows:
             lines.append("\t".join(c.text for c in row.cells))
     out = []
-    if (p := ctx.text("\n".join(lines), "text")) is not None:
+    if (p := ctx.text("\n".join(lines), "text", steps=(NotRewritable(DOCX_TEXT),))) is not None:
         out.append(p)
     return out + _media(zf, ctx)
 
 
 def xlsx_children(part: Part, ctx: Context) -> list[Part]:
     """One text part per worksheet (tab-separated rows) plus embedded images."""
-    import openpyxl
+    import openpyxl  # type: ignore[import-untyped]
 
     data = part.data or b""
     zf = _check_zip(data)
@@ -118,7 +134,8 @@ def xlsx_children(part: Part, ctx: Context) -> list[Part]:
                     size += len(line) + 1
                     if size > MAX_TEXT_CHARS:
                         break
-            if (p := ctx.text("\n".join(rows), "sheet", str(ws.title))) is not None:
+            sheet = ctx.text("\n".join(rows), "sheet", str(ws.title), steps=(NotRewritable(XLSX_TEXT),))
+            if (p := sheet) is not None:
                 out.append(p)
     finally:
         wb.close()

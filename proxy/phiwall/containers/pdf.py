@@ -21,6 +21,7 @@ from phiwall.containers.registry import MAX_PDF_PAGES
 from phiwall.containers.registry import Context
 from phiwall.errors import ExtractionError
 from phiwall.errors import LimitError
+from phiwall.locators import NotRewritable
 from phiwall.model import Part
 
 MAX_IMAGES = 50
@@ -31,9 +32,17 @@ SCAN_RENDER_SIDE = 1700  # ~200 dpi for a letter page: tesseract's sweet spot fo
 META_KEYS = ("Title", "Author", "Subject", "Keywords")
 
 
+# pypdfium2 reads PDFs but phiwall has no writer that could replace a page's text or images in place.
+NO_PDF_WRITER = (
+    "phiwall cannot rewrite PDF files; remove the identifying content from the PDF (or send the pages as images) "
+    "and send it again"
+)
+_NO_WRITE = (NotRewritable(NO_PDF_WRITER),)
+
+
 def children(part: Part, ctx: Context) -> list[Part]:
-    """Child parts of a PDF (see the module docstring)."""
-    import pypdfium2 as pdfium
+    """Child parts of a PDF (see the module docstring). None of them can be written back (`NO_PDF_WRITER`)."""
+    import pypdfium2 as pdfium  # type: ignore[import-untyped]
 
     try:
         doc = pdfium.PdfDocument(part.data or b"")
@@ -49,8 +58,8 @@ def children(part: Part, ctx: Context) -> list[Part]:
 
 
 def _walk(doc: object, ctx: Context) -> list[Part]:
-    import pypdfium2 as pdfium
-    import pypdfium2.raw as pdfium_c
+    import pypdfium2 as pdfium  # type: ignore[import-untyped]
+    import pypdfium2.raw as pdfium_c  # type: ignore[import-untyped]
 
     assert isinstance(doc, pdfium.PdfDocument)
     n_pages = len(doc)
@@ -62,7 +71,7 @@ def _walk(doc: object, ctx: Context) -> list[Part]:
     except Exception:  # broken Info dictionary: the pages still count
         meta = {}
     info = "\n".join(f"{k}: {meta[k]}" for k in META_KEYS if meta.get(k))
-    if (p := ctx.text(info, "info")) is not None:
+    if (p := ctx.text(info, "info", steps=_NO_WRITE)) is not None:
         out.append(p)
     n_images = 0
     n_scans = 0
@@ -75,14 +84,16 @@ def _walk(doc: object, ctx: Context) -> list[Part]:
             textpage = page.get_textpage()
             text = textpage.get_text_range()
             textpage.close()
-            if (p := ctx.text(text, "page", i + 1, "text")) is not None:
+            if (p := ctx.text(text, "page", i + 1, "text", steps=_NO_WRITE)) is not None:
                 out.append(p)
             images = list(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=3))
             if images and len(text.strip()) < SCAN_TEXT_CHARS:
                 n_scans += 1
                 if n_scans > MAX_OCR_PAGES:
                     raise LimitError(f"PDF has more than {MAX_OCR_PAGES} scanned pages to OCR; phiwall stops there")
-                out.append(ctx.file(_render(page), "page", i + 1, "scan", filename=f"page-{i + 1}.png"))
+                out.append(
+                    ctx.file(_render(page), "page", i + 1, "scan", filename=f"page-{i + 1}.png", steps=_NO_WRITE)
+                )
                 continue
             for j, obj in enumerate(images):
                 png = _image_png(obj)
@@ -91,7 +102,9 @@ def _walk(doc: object, ctx: Context) -> list[Part]:
                 n_images += 1
                 if n_images > MAX_IMAGES:
                     raise LimitError(f"PDF holds more than {MAX_IMAGES} images; phiwall stops there")
-                out.append(ctx.file(png, "page", i + 1, "image", j, filename=f"page-{i + 1}-image-{j}.png"))
+                out.append(
+                    ctx.file(png, "page", i + 1, "image", j, filename=f"page-{i + 1}-image-{j}.png", steps=_NO_WRITE)
+                )
         finally:
             page.close()
     for k in range(_count_attachments(doc)):
@@ -101,7 +114,7 @@ def _walk(doc: object, ctx: Context) -> list[Part]:
             name = str(att.get_name())
         except Exception:
             raise ExtractionError(f"PDF attachment {k + 1} could not be read") from None
-        out.append(ctx.file(data, "attachment", k + 1, filename=name))
+        out.append(ctx.file(data, "attachment", k + 1, filename=name, steps=_NO_WRITE))
     return out
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from dataclasses import field
 
 from phiwall.errors import LimitError
+from phiwall.locators import NotRewritable
+from phiwall.locators import Step
 from phiwall.model import Locator
 from phiwall.model import Part
 from phiwall.model import PartKind
@@ -33,9 +35,18 @@ MAX_OCR_PAGES = 20
 MAX_TEXT_CHARS = 5_000_000
 
 
+# The write-back reason for a child whose expander did not say how to write it back.
+NO_WRITER = "phiwall cannot write changes back into this kind of file; remove the identifying content and send it again"
+
+
 @dataclass
 class Context:
-    """Where the container sits and what it may still expand to."""
+    """Where the container sits and what it may still expand to.
+
+    Every child gets a locator chain: the parent's chain, then `steps` (how to reach the child inside the
+    container's bytes: `ZipMember`, `TarMember`, `Gunzip`, `TextFile`), or `NotRewritable(reason)` for children
+    derived from the container (a PDF's text layer, a rendering, text joined from a Word document).
+    """
 
     part: Part
     depth: int
@@ -45,12 +56,17 @@ class Context:
     def path(self, *inner: str | int) -> tuple[str | int, ...]:
         return (*self.prefix, *inner)
 
-    def file(self, data: bytes, *inner: str | int, filename: str | None = None) -> Part:
+    def chain(self, steps: tuple[Step, ...] | None) -> tuple[Step, ...]:
+        return (*self.part.locator.steps, *(steps if steps is not None else (NotRewritable(NO_WRITER),)))
+
+    def file(
+        self, data: bytes, *inner: str | int, filename: str | None = None, steps: tuple[Step, ...] | None = None
+    ) -> Part:
         """A child file part (its media type sniffed from its bytes, never from its name)."""
         p = Part(
             f"{self.part.id}.{len(self.made)}",
             PartKind.FILE,
-            Locator("archive", self.path(*inner), "raw"),
+            Locator("archive", self.path(*inner), "raw", self.chain(steps)),
             data=data,
             media_type=sniff(data),
             filename=filename,
@@ -59,14 +75,16 @@ class Context:
         self.made.append(p)
         return p
 
-    def text(self, text: str, *inner: str | int) -> Part | None:
-        """A child text part; empty text gives none."""
+    def text(self, text: str, *inner: str | int, steps: tuple[Step, ...] | None = None) -> Part | None:
+        """A child text part; empty text gives none. Text cut at MAX_TEXT_CHARS cannot be written back."""
         if not text or not text.strip():
             return None
+        if len(text) > MAX_TEXT_CHARS:
+            steps = (NotRewritable("this text is too long for phiwall to rewrite; send it in smaller files"),)
         p = Part(
             f"{self.part.id}.{len(self.made)}",
             PartKind.TEXT,
-            Locator("archive", self.path(*inner), "text"),
+            Locator("archive", self.path(*inner), "text", self.chain(steps)),
             text=text[:MAX_TEXT_CHARS],
             parent_id=self.part.id,
         )
