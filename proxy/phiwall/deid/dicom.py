@@ -277,6 +277,53 @@ def deidentify_dicom(
     return DeidResult(out, MEDIA_TYPE, stats.summary(ts))
 
 
+def clean_directory_records(ds: Dataset, opts: DicomDeidOptions, keys: DeidKeys) -> Stats:
+    """De-identify a DICOMDIR's records in place (offsets are the caller's: pydicom's FileSet rewrites them).
+
+    Each PATIENT record starts a new context, so its PatientID maps to the same pseudonym as in the patient's files
+    and the records below it (studies, series, images) use that patient's date shift; referenced UIDs map exactly
+    as the files' own UIDs do. The DICOMDIR itself gets no de-identification marks (not part of its IOD).
+    """
+    stats = Stats()
+    ctx: _Ctx | None = None
+    with dicom_io.quiet_pydicom():
+        for item in ds.get("DirectoryRecordSequence", []):
+            if ctx is None or str(item.get("DirectoryRecordType", "")).strip() == "PATIENT":
+                ctx = _context(item, opts, keys, stats)
+            clean_dataset(item, ctx)
+            _record_types(item, ctx)
+        if ctx is None:
+            ctx = _context(ds, opts, keys, stats)
+        for elem in list(ds):
+            if int(elem.tag) >> 16 != 0x0004 and elem.VR != "SQ":
+                _clean_other(ds, elem, ctx, 0)
+        _clean_meta(ds, ctx)
+    return stats
+
+
+# Directory record attributes that are Type 1 (a dummy when the profile emptied them) or Type 2 (present, maybe
+# empty) in PS3.3 F.5; the profile's Z/X would make the DICOMDIR invalid.
+_RECORD_TYPE1: Final[dict[str, tuple[tuple[str, str], ...]]] = {
+    "STUDY": (("StudyDate", "DA"), ("StudyTime", "TM"), ("StudyID", "SH")),
+}
+_RECORD_TYPE2: Final[dict[str, tuple[tuple[str, str], ...]]] = {
+    "STUDY": (("StudyDescription", "LO"), ("AccessionNumber", "SH")),
+    "PATIENT": (("PatientName", "PN"),),
+}
+
+
+def _record_types(item: Dataset, ctx: _Ctx) -> None:
+    kind = str(item.get("DirectoryRecordType", "")).strip()
+    for kw, vr in _RECORD_TYPE1.get(kind, ()):
+        if item.get(kw) in (None, ""):
+            setattr(item, kw, "")
+            item[kw].VR = vr
+            _dummy(item[kw], ctx)
+    for kw, _vr in _RECORD_TYPE2.get(kind, ()):
+        if kw not in item:
+            setattr(item, kw, None)
+
+
 # --- the walker ---------------------------------------------------------------------------------------------------
 
 
@@ -418,6 +465,8 @@ def _clean_other(ds: Dataset, elem: DataElement, ctx: _Ctx, depth: int) -> None:
         ctx.stats.emptied += 1
         ctx.stats.tags.add(elem.keyword or f"{int(elem.tag):08X}")
         return
+    if int(elem.tag) >> 16 == 0x0004:
+        return  # DICOMDIR structure: file IDs are paths that must keep matching the archive's member names
     if vr in _TEXT_VRS and elem.value not in (None, ""):
         _sweep(elem, ctx)
 
