@@ -64,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--json", action="store_true", help="one JSON object per file or record")
     scan.set_defaults(func=cmd_scan)
 
+    from phiwall import cli_deid  # `phiwall deid`: offline de-identification (its own module)
+
+    cli_deid.add_parser(sub)
+
     pol = sub.add_parser("policy", help="work with policy files")
     polsub = pol.add_subparsers(dest="polcmd")
     check = polsub.add_parser("check", help="validate policy files: every problem with file, line and field")
