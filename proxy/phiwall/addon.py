@@ -1,5 +1,9 @@
-"""The mitmproxy addon: the only module that talks to mitmproxy's `ctx`. Routing, limits, handing requests to
-the inspection workers, applying decisions and writing the audit trail.
+"""The mitmproxy addon: options, `configure` and hooks, and the only module that talks to mitmproxy's `ctx`.
+
+Each hook hands its work to a collaborator with one job: the inspection workers (`phiwall.workers`) judge a request,
+`phiwall.enforce.Enforcer` applies the decision and audits it, `phiwall.replies` shapes the reply (warn notices,
+restored values), `phiwall.policy_watch` reloads the policy, and `phiwall.addon_uploads` follows uploads that span
+several requests.
 
 Fail closed: every path that cannot inspect a guarded request (timeout, crash, bad body, size) ends in the
 policy's on_error verdict, never in a silent pass.
@@ -7,13 +11,9 @@ policy's on_error verdict, never in a silent pass.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
-import uuid
-from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from mitmproxy import ctx
@@ -22,7 +22,6 @@ from mitmproxy import http
 from mitmproxy.addonmanager import Loader
 from mitmproxy.utils import asyncio_utils
 
-from phiwall import actions
 from phiwall import digest
 from phiwall import home
 from phiwall import identity
@@ -31,8 +30,9 @@ from phiwall.addon_uploads import UploadFlows
 from phiwall.addon_uploads import json_or_none
 from phiwall.audit import AuditSink
 from phiwall.audit import JsonlAudit
-from phiwall.audit import build_event
-from phiwall.encoding import decode_body
+from phiwall.encoding import decode_body_async
+from phiwall.enforce import Enforcer
+from phiwall.enforce import WebSocketTarget
 from phiwall.errors import InspectionTimeout
 from phiwall.errors import PhiWallError
 from phiwall.errors import PolicyError
@@ -41,16 +41,17 @@ from phiwall.extractors import hostless_service
 from phiwall.extractors import route
 from phiwall.extractors import route_request
 from phiwall.extractors.websocket import protocol as ws_protocol
+from phiwall.model import Decision
 from phiwall.model import Verdict
 from phiwall.pipeline import Inspection
 from phiwall.pipeline import Pipeline
 from phiwall.policy import Policy
 from phiwall.policy import PolicySource
 from phiwall.policy import load_policy
+from phiwall.policy_watch import PolicyWatcher
+from phiwall.replies import Replies
 from phiwall.request import RequestData
 from phiwall.request import Who
-from phiwall.responses import block_answer
-from phiwall.responses import websocket_notice
 from phiwall.uploads import FileVerdict
 from phiwall.uploads import UploadStore
 from phiwall.workers import InspectorPool
@@ -68,13 +69,18 @@ class PhiWall(UploadFlows):
         self.inline: Pipeline | None = None
         self.audit: AuditSink | None = None
         self._audit_path: str | None = None
-        # What the policy files looked like when last read: the policy file and every base it `extends`.
-        self._policy_stamp: PolicyStamp = ()
-        # The last reload failure's message, while the file on disk is invalid (None: the installed policy is it).
-        self._reload_failure: str | None = None
         self._running = False
-        self._watch: asyncio.Task[None] | None = None
         self.uploads = UploadStore()  # multi-request uploads and file-id verdicts (phiwall.uploads)
+        self.watcher = PolicyWatcher(self._install_policy, self._emit)
+        self.enforcer = Enforcer(
+            source=lambda: self.source,
+            emit=self._emit,
+            mode=lambda: str(ctx.options.phiwall_mode),
+            who=_who,
+            inject=lambda flow, notice: self._inject(flow, notice),
+            remember=self.uploads.remember_verdict_soon,
+        )
+        self.replies = Replies()
 
     # -- options ------------------------------------------------------------------------------------------------
 
@@ -199,8 +205,7 @@ class PhiWall(UploadFlows):
         """Swap in a fully built policy (a failed load never reaches here, so the last good one stays)."""
         self.source = source
         self.policy = Policy(source)
-        self._policy_stamp = _stamp(_policy_files(source))
-        self._reload_failure = None
+        self.watcher.installed(source)
         if self.inline is not None:
             self.inline = Pipeline(self.policy)
         if self.pool is not None:
@@ -228,75 +233,26 @@ class PhiWall(UploadFlows):
         self._start_watcher()
 
     def _start_watcher(self) -> None:
-        if ctx.options.phiwall_reload_seconds > 0 and self._watch is None:
-            self._watch = asyncio_utils.create_task(self._watch_policy(), name="phiwall policy watcher", keep_ref=True)
+        if ctx.options.phiwall_reload_seconds > 0 and self.watcher.task is None:
+            self.watcher.task = asyncio_utils.create_task(
+                self.watcher.run(
+                    lambda: int(ctx.options.phiwall_reload_seconds),
+                    lambda: str(ctx.options.phiwall_policy),
+                    lambda: self.source,
+                ),
+                name="phiwall policy watcher",
+                keep_ref=True,
+            )
 
     def done(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
+        if self.watcher.task is not None:
+            self.watcher.task.cancel()
         if self.pool is not None:
             self.pool.close()
 
-    async def _watch_policy(self) -> None:
-        try:
-            while ctx.options.phiwall_reload_seconds > 0:  # set to 0 while running: stop watching
-                await asyncio.sleep(ctx.options.phiwall_reload_seconds)
-                try:
-                    self.check_policy_file()
-                except Exception as e:  # a bug here must not end reloading for the life of the proxy
-                    log.error("phiwall: policy check failed: %s", safelog.crash(e))
-        finally:
-            self._watch = None
-
     def check_policy_file(self) -> None:
-        """Reload the policy when its file or a base it `extends` changed; keep the last good one (and audit why)
-        when the new one is invalid.
-
-        Files are compared by mtime and size. While the files on disk are invalid, every check loads them again
-        (a fixed base that the last good policy did not extend changes no file this watcher knows) but audits a
-        failure only when a file changed or the problems are different, so a broken file is reported once."""
-        if self.source is None or not ctx.options.phiwall_policy:
-            return
-        path = Path(ctx.options.phiwall_policy)
-        try:
-            path.stat()
-        except OSError:
-            return  # an editor replacing the file; the next check sees the new one
-        stamp = _stamp((str(path), *self.source.bases))
-        changed = _changed(self._policy_stamp, stamp)
-        if not changed and self._reload_failure is None:
-            return
-        self._policy_stamp = stamp
-        try:
-            source = load_policy(path)
-        except PolicyError as e:
-            if not changed and str(e) == self._reload_failure:
-                return
-            self._reload_failure = str(e)
-            log.error("phiwall: kept the last good policy; the changed policy is invalid:\n%s", e)
-            self._emit(
-                {
-                    "event": "policy_reload_failed",
-                    "path": str(path),
-                    "changed": changed,
-                    "error": str(e),
-                    "kept": self.source.sha256[:16],
-                }
-            )
-            return
-        self._reload_failure = None
-        if source.sha256 != self.source.sha256:
-            self._install_policy(source)
-            log.info("phiwall: reloaded policy %s (%s)", source.model.id, source.sha256[:12])
-            self._emit(
-                {
-                    "event": "policy_reloaded",
-                    "path": str(path),
-                    "changed": changed,
-                    "policy_id": source.model.id,
-                    "policy_sha256": source.sha256[:16],
-                }
-            )
+        """Reload the policy when its file or a base it `extends` changed (see PolicyWatcher.check)."""
+        self.watcher.check(ctx.options.phiwall_policy, self.source)
 
     # -- hooks --------------------------------------------------------------------------------------------------
 
@@ -350,7 +306,7 @@ class PhiWall(UploadFlows):
                 status=413,
             )
             return
-        body = self._decoded(flow)
+        body = await self._decoded(flow)
         # A message that points at a file whose upload phiwall blocked (or warned about) inherits that verdict.
         hits = await self.uploads.referenced(flow.request.path, body if body is not None else raw)
         blocked = [(fid, fv) for fid, fv in hits if fv.verdict >= Verdict.DEIDENTIFY]
@@ -381,23 +337,7 @@ class PhiWall(UploadFlows):
         meta = flow.metadata.get(META)
         if meta is None or flow.response is None:
             return
-        ctype = flow.response.headers.get("content-type", "")
-        if meta.get("warn"):
-            flow.response.headers["x-phiwall-verdict"] = "warn"
-            flow.response.headers["x-phiwall-warning"] = _header_safe(meta["warn"])
-        if ctype.startswith("text/event-stream"):
-            notice = None
-            if meta.get("warn") and meta.get("endpoint") in ("chat.completions", "generateContent"):
-                notice = actions.sse_notice_event(meta.get("style", ""), actions.warning_text([meta["warn"]]))
-            if notice:
-                # The body grows by the notice: drop the upstream length and re-frame the stream.
-                if "content-length" in flow.response.headers:
-                    del flow.response.headers["content-length"]
-                    if not flow.response.is_http2 and not flow.response.is_http3:
-                        flow.response.headers["transfer-encoding"] = "chunked"
-                flow.response.stream = actions.InjectFirst(notice)
-            else:
-                flow.response.stream = True
+        self.replies.headers(flow, meta)
 
     async def response(self, flow: http.HTTPFlow) -> None:
         meta = flow.metadata.get(META)
@@ -408,12 +348,7 @@ class PhiWall(UploadFlows):
                 await self._learn(flow, meta)
             except Exception as e:  # learning is best effort; a bad upstream answer must not break the reply
                 log.error("phiwall: could not read an upload response: %s", safelog.crash(e))
-        if not meta.get("warn") or flow.response.stream:
-            return
-        if "json" in flow.response.headers.get("content-type", ""):
-            new = actions.add_warning_to_json(flow.response.content or b"", actions.warning_text([meta["warn"]]))
-            if new is not None:
-                flow.response.content = new
+        self.replies.body(flow, meta)
 
     async def websocket_message(self, flow: http.HTTPFlow) -> None:
         """Client→server messages on guarded hosts go through the same pipeline as requests. A blocked message is
@@ -433,7 +368,7 @@ class PhiWall(UploadFlows):
             log.error("phiwall: websocket message inspection failed: %s", safelog.crash(e))
             msg.drop()
             self._emit(
-                self._event(
+                self.enforcer.event(
                     flow,
                     None,
                     verdict="block",
@@ -458,7 +393,7 @@ class PhiWall(UploadFlows):
             f"request body over the {limit}-byte limit (refused before reading it)" if too_big else _flow_error(msg)
         )
         self._emit(
-            self._event(
+            self.enforcer.event(
                 flow,
                 None,
                 verdict="block",
@@ -468,7 +403,35 @@ class PhiWall(UploadFlows):
             )
         )
 
-    # -- multi-request uploads (phiwall.uploads) ----------------------------------------------------------------
+    # -- the enforcement path's entry points (also used by phiwall.addon_uploads) ----------------------------------
+
+    def _apply(
+        self, flow: http.HTTPFlow, service: Service, inspection: Inspection, extra_warn: list[str] | None = None
+    ) -> None:
+        """Enforce a pipeline result."""
+        self.enforcer.apply(
+            flow, inspection.decision, service=service, inspection=inspection, warn_also=extra_warn or ()
+        )
+
+    def _answer_error(self, flow: http.HTTPFlow, service: Service, reason: str, status: int = 422) -> None:
+        """A request phiwall could not inspect: the on_error verdict, a clear answer, and an audit event."""
+        assert self.policy is not None
+        d = self.policy.error_decision(service.name, reason, kind=_KIND_BY_STATUS.get(status, "unparseable"))
+        self.enforcer.apply(flow, d, service=service, status=status)
+
+    def _block_known(self, flow: http.HTTPFlow, service: Service, reason: str, **kw: Any) -> None:
+        """Answer a request whose verdict is already known (a chunk of a blocked upload, a reference to one).
+
+        Keywords: `rules` (the rule ids to report, default "upload-blocked") and `entities` (audit counts)."""
+        rules: tuple[str, ...] = tuple(kw.get("rules", ("upload-blocked",)))
+        entities: dict[str, int] | None = kw.get("entities")
+        self.enforcer.apply(flow, Decision(Verdict.BLOCK, rules, (reason,)), service=service, entities=entities)
+
+    def _audit_plain(self, flow: http.HTTPFlow, note: str, inspection: Inspection | None = None) -> None:
+        """Audit a request forwarded without a verdict of its own (an intermediate chunk, an upload control)."""
+        service = route_request(flow.request.pretty_host, flow.request.path)
+        assert service is not None
+        self.enforcer.apply(flow, Decision(Verdict.ALLOW, (), ()), service=service, inspection=inspection, note=note)
 
     def _block_reference(self, flow: http.HTTPFlow, service: Service, hits: list[tuple[str, FileVerdict]]) -> None:
         """Block a request that refers to a file whose upload was blocked: blocking the upload alone would let a
@@ -486,47 +449,6 @@ class PhiWall(UploadFlows):
             entities={"BLOCKED_FILE_REFERENCE": len(hits)},
         )
 
-    def _block_known(
-        self,
-        flow: http.HTTPFlow,
-        service: Service,
-        reason: str,
-        *,
-        rules: tuple[str, ...] = ("upload-blocked",),
-        entities: dict[str, int] | None = None,
-    ) -> None:
-        """Answer a request whose verdict is already known (a chunk of a blocked upload, a reference to one)."""
-        meta = flow.metadata[META]
-        meta.update(verdict="block", rule_ids=list(rules), reason=reason)
-        incident = uuid.uuid4().hex[:12]
-        shadow = ctx.options.phiwall_mode == "shadow"
-        if not shadow:
-            actions.respond(
-                flow, block_answer(meta.get("style") or service.error_style, reason, incident=incident, rule_ids=rules)
-            )
-            meta["applied"] = "block"
-        ev = self._event(
-            flow,
-            None,
-            verdict="block",
-            applied="none" if shadow else "block",
-            rule_ids=rules,
-            reason=reason,
-            incident=incident,
-        )
-        if entities:
-            ev["entity_counts"] = entities
-        self._emit(ev)
-        meta["audited"] = True
-
-    def _audit_plain(self, flow: http.HTTPFlow, note: str, inspection: Inspection | None = None) -> None:
-        """Audit a request forwarded without a verdict of its own (an intermediate chunk, an upload control)."""
-        meta = flow.metadata[META]
-        meta.update(verdict="allow", applied="allow")
-        ev = self._event(flow, inspection, verdict="allow", applied="allow", rule_ids=(), reason=note)
-        self._emit(ev)
-        meta["audited"] = True
-
     # -- WebSockets ---------------------------------------------------------------------------------------------
 
     async def _websocket_message(self, flow: http.HTTPFlow, service: Service, msg: Any) -> None:
@@ -534,56 +456,27 @@ class PhiWall(UploadFlows):
         t0 = time.perf_counter()
         content: bytes = msg.content
         endpoint, notice_style = ws_protocol(flow.request.pretty_host, flow.request.path)
-        shadow = ctx.options.phiwall_mode == "shadow"
         extra = {"websocket": True, "message": len(flow.websocket.messages) - 1, "endpoint": endpoint}
+        target = WebSocketTarget(msg, notice_style, _json_field(content, "session_id"), extra, t0)
 
-        def refuse(
-            reason: str,
-            verdict: str,
-            rule_ids: tuple[str, ...],
-            inspection: Inspection | None = None,
-            entities: dict[str, int] | None = None,
-        ) -> None:
-            incident = uuid.uuid4().hex[:12]
-            if not shadow:
-                msg.drop()
-                notice = websocket_notice(
-                    notice_style,
-                    f"{reason} (phiwall incident {incident})",
-                    session_id=_json_field(content, "session_id"),
-                )
-                if notice is not None:
-                    self._inject(flow, notice)
-            ev = self._event(
-                flow,
-                inspection,
-                verdict=verdict,
-                applied="none" if shadow else "drop",
-                rule_ids=rule_ids,
-                reason=None if inspection else reason,
-                incident=incident,
-                t0=t0,
-                extra=extra,
-            )
-            if entities:
-                ev["entity_counts"] = entities
-            self._emit(ev)
+        def apply(d: Decision, inspection: Inspection | None = None, **kw: Any) -> None:
+            self.enforcer.apply(flow, d, service=service, inspection=inspection, websocket=target, **kw)
 
         if len(content) > self.policy.max_body_bytes:
             d = self.policy.error_decision(
                 service.name, f"a {len(content)}-byte WebSocket message is over the limit", kind="limit"
             )
-            if d.verdict >= Verdict.DEIDENTIFY:
-                refuse(d.reasons[0], "block", d.rule_ids)
+            apply(d)
             return
         hits = [(fid, fv) for fid, fv in await self.uploads.referenced(content) if fv.verdict >= Verdict.DEIDENTIFY]
         if hits:
             rules = tuple(dict.fromkeys(r for _, fv in hits for r in fv.rule_ids))
-            refuse(
-                f"phiwall blocked this message to {service.title}: it refers to a file whose upload phiwall "
-                "blocked earlier. Remove that attachment and send the message again.",
-                "block",
-                ("blocked-file-reference", *rules),
+            reason = (
+                f"phiwall blocked this message to {service.title}: it refers to a file whose upload phiwall blocked "
+                "earlier. Remove that attachment and send the message again."
+            )
+            apply(
+                Decision(Verdict.BLOCK, ("blocked-file-reference", *rules), (reason,)),
                 entities={"BLOCKED_FILE_REFERENCE": len(hits)},
             )
             return
@@ -602,40 +495,10 @@ class PhiWall(UploadFlows):
         try:
             inspection = await self._inspect(req, _WEBSOCKET)
         except PhiWallError as e:
-            d = self.policy.error_decision(
-                service.name, str(e), kind="timeout" if isinstance(e, InspectionTimeout) else "unparseable"
-            )
-            if d.verdict >= Verdict.DEIDENTIFY:
-                refuse(d.reasons[0], "block", d.rule_ids)
-            else:
-                self._emit(
-                    self._event(
-                        flow,
-                        None,
-                        verdict=str(d.verdict),
-                        applied="none",
-                        rule_ids=d.rule_ids,
-                        reason=str(e),
-                        t0=t0,
-                        extra=extra,
-                    )
-                )
+            kind = "timeout" if isinstance(e, InspectionTimeout) else "unparseable"
+            apply(self.policy.error_decision(service.name, str(e), kind=kind))
             return
-        d = inspection.decision
-        if d.verdict >= Verdict.DEIDENTIFY:
-            refuse(d.message, str(d.verdict), d.rule_ids, inspection)
-            return
-        self._emit(
-            self._event(
-                flow,
-                inspection,
-                verdict=str(d.verdict),
-                applied=str(d.verdict) if not shadow else "none",
-                rule_ids=d.rule_ids,
-                t0=t0,
-                extra=extra,
-            )
-        )
+        apply(inspection.decision, inspection)
 
     def _inject(self, flow: http.HTTPFlow, notice: bytes) -> None:
         try:
@@ -668,7 +531,7 @@ class PhiWall(UploadFlows):
         assert self.pool is not None
         return await self.pool.inspect(self.source, req, service.name, timeout)
 
-    def _decoded(self, flow: http.HTTPFlow) -> bytes | None:
+    async def _decoded(self, flow: http.HTTPFlow) -> bytes | None:
         """The request body with its Content-Encoding undone (bounded), or None when it cannot be decoded (the
         pipeline then fails closed on the same body)."""
         assert self.policy is not None
@@ -677,7 +540,7 @@ class PhiWall(UploadFlows):
         if not ce:
             return raw
         try:
-            return decode_body(raw, ce, self.policy.max_body_bytes)
+            return await decode_body_async(raw, ce, self.policy.max_body_bytes)  # bounded, off the loop
         except PhiWallError:
             return None
 
@@ -708,122 +571,6 @@ class PhiWall(UploadFlows):
             if name and name in flow.request.headers:
                 del flow.request.headers[name]
 
-    def _apply(
-        self, flow: http.HTTPFlow, service: Service, inspection: Inspection, extra_warn: list[str] | None = None
-    ) -> None:
-        assert self.policy is not None
-        meta = flow.metadata[META]
-        d = inspection.decision
-        style = meta.get("style") or service.error_style
-        meta.update(
-            verdict=str(d.verdict),
-            rule_ids=list(d.rule_ids),
-            endpoint=inspection.endpoint,
-            style=style,
-            entity_counts=d.entity_counts(),
-            kind=inspection.kind,
-            reason=d.message,
-        )
-        shadow = ctx.options.phiwall_mode == "shadow"
-        incident = uuid.uuid4().hex[:12]
-        applied = "none"
-        if not shadow:
-            if d.verdict >= Verdict.DEIDENTIFY:  # de-identification is not available yet: fail closed
-                status = _ERROR_STATUS.get(d.error_kind or "", 403)
-                answer = block_answer(style, d.message, status=status, incident=incident, rule_ids=d.rule_ids)
-                actions.respond(flow, answer)
-                applied = "block"
-            elif d.verdict == Verdict.WARN or extra_warn:
-                meta["warn"] = d.message if d.verdict == Verdict.WARN else extra_warn[0]  # type: ignore[index]
-                applied = "warn"
-            else:
-                applied = "allow"
-        meta["applied"] = applied
-        if d.verdict > Verdict.ALLOW and meta.get("file_ids"):
-            # The id is known before the bytes (ChatGPT): later messages naming it get the same verdict.
-            self.uploads.remember_verdict_soon(meta["file_ids"], d.verdict, d.message, d.rule_ids)
-        self._emit(
-            self._event(
-                flow, inspection, verdict=str(d.verdict), applied=applied, rule_ids=d.rule_ids, incident=incident
-            )
-        )
-        meta["audited"] = True
-
-    def _answer_error(self, flow: http.HTTPFlow, service: Service, reason: str, status: int = 422) -> None:
-        """A request phiwall could not inspect: the on_error verdict, a clear answer, and an audit event."""
-        assert self.policy is not None
-        d = self.policy.error_decision(service.name, reason)
-        meta = flow.metadata.setdefault(META, {"service": service.name, "t0": time.perf_counter()})
-        style = meta.get("style") or service.error_style
-        meta.update(verdict=str(d.verdict), rule_ids=list(d.rule_ids), style=style)
-        incident = uuid.uuid4().hex[:12]
-        shadow = ctx.options.phiwall_mode == "shadow"
-        applied = "none" if shadow else str(d.verdict)
-        if not shadow:
-            if d.verdict == Verdict.BLOCK:
-                answer = block_answer(style, d.reasons[0], status=status, incident=incident, rule_ids=d.rule_ids)
-                actions.respond(flow, answer)
-            elif d.verdict == Verdict.WARN:
-                meta["warn"] = d.reasons[0]
-        meta["applied"] = applied
-        self._emit(
-            self._event(
-                flow,
-                None,
-                verdict=str(d.verdict),
-                applied=applied,
-                rule_ids=d.rule_ids,
-                reason=reason,
-                incident=incident,
-            )
-        )
-        meta["audited"] = True
-
-    def _event(
-        self,
-        flow: http.HTTPFlow,
-        inspection: Inspection | None,
-        *,
-        verdict: str,
-        applied: str,
-        rule_ids: tuple[str, ...],
-        reason: str | None = None,
-        incident: str = "",
-        t0: float | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        assert self.source is not None
-        meta = flow.metadata.get(META, {})
-        who = _who(flow)
-        more: dict[str, Any] = dict(extra or {})
-        if incident:
-            more["incident"] = incident
-        for k in ("assembled_bytes", "note"):
-            if k in meta:
-                more[k] = meta[k]
-        start = t0 if t0 is not None else meta.get("t0", time.perf_counter())
-        ev = build_event(
-            inspection,
-            flow_id=flow.id,
-            client=who.client,
-            user=who.user,
-            host=flow.request.pretty_host,
-            method="WS" if extra and extra.get("websocket") else flow.request.method,
-            path=flow.request.path,
-            verdict=verdict,
-            applied=applied,
-            rule_ids=rule_ids,
-            policy_id=self.source.model.id,
-            policy_sha256=self.source.sha256,
-            latency_ms=(time.perf_counter() - start) * 1000,
-            mode=ctx.options.phiwall_mode,
-            reason=reason,
-            extra=more or None,
-        )
-        if "service" not in ev:
-            ev["service"] = meta.get("service")
-        return ev
-
     def _emit(self, event: dict[str, Any]) -> None:
         if self.audit is None:
             return
@@ -834,42 +581,14 @@ class PhiWall(UploadFlows):
             log.error("phiwall: cannot write audit event: %s", e.strerror)
 
 
-# How an on_error block is answered: too big → 413, could not parse → 422, too slow → 504; policy blocks are 403.
-_ERROR_STATUS = {"limit": 413, "unparseable": 422, "timeout": 504, "detector": 422}
-
+# The error kind behind a status a caller chose (413 for a size, 504 for a time limit, 500 for a phiwall bug).
+_KIND_BY_STATUS = {413: "limit", 504: "timeout", 500: "internal"}
 
 _CHATGPT_REGISTER = re.compile(r"^/backend-(?:api|anon)/files/?$")
 
 
 _GRPC = hostless_service("grpc")
 _WEBSOCKET = hostless_service("websocket")
-
-
-# (file, mtime in ns, size) for the policy file and each base it extends; -1, -1 for a file that cannot be read.
-PolicyStamp = tuple[tuple[str, int, int], ...]
-
-
-def _policy_files(source: PolicySource) -> tuple[str, ...]:
-    """The files a policy was built from: itself and every base it `extends`, nearest first. A change to any of
-    them is a change to the effective policy (a hospital edits its shared base, not every team's file)."""
-    return (source.path, *source.bases)
-
-
-def _stamp(files: Iterable[str]) -> PolicyStamp:
-    out = []
-    for f in files:
-        try:
-            st = Path(f).stat()
-            out.append((f, st.st_mtime_ns, st.st_size))
-        except OSError:
-            out.append((f, -1, -1))
-    return tuple(out)
-
-
-def _changed(old: PolicyStamp, new: PolicyStamp) -> list[str]:
-    """The files of `new` that are not as `old` saw them (new files in the chain count as changed)."""
-    before = {f: (m, n) for f, m, n in old}
-    return [f for f, m, n in new if before.get(f) != (m, n)]
 
 
 def _style(flow: http.HTTPFlow, service: Service) -> str:
@@ -921,7 +640,3 @@ def _flow_error(msg: str) -> str:
     if "protocol error" in low:
         return "the client broke the HTTP protocol mid-request"
     return "connection error before the request was complete"
-
-
-def _header_safe(text: str) -> str:
-    return "".join(c if 32 <= ord(c) < 127 else "?" for c in text)[:900]

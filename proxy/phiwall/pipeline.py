@@ -14,9 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
+from typing import Any
 
 from phiwall import containers
 from phiwall import safelog
+from phiwall.deid.options import CannotDeidentify
+from phiwall.deid.plan import STRUCTURAL
+from phiwall.deid.plan import DeidContext
+from phiwall.deid.plan import plan_edits
+from phiwall.deid.text import spans_of
 from phiwall.detectors import build_detector
 from phiwall.detectors.base import Detector
 from phiwall.encoding import decode_body
@@ -26,7 +32,9 @@ from phiwall.errors import PhiWallError
 from phiwall.extractors import Service
 from phiwall.extractors import adapter_for
 from phiwall.extractors import route
+from phiwall.extractors.base import Adapter
 from phiwall.extractors.generic import GenericAdapter
+from phiwall.locators import RewriteError
 from phiwall.model import Decision
 from phiwall.model import EndpointKind
 from phiwall.model import Envelope
@@ -34,8 +42,10 @@ from phiwall.model import Finding
 from phiwall.model import Locator
 from phiwall.model import Part
 from phiwall.model import PartKind
+from phiwall.model import RuleHit
 from phiwall.model import Verdict
 from phiwall.policy import Policy
+from phiwall.policy.engine import describe
 from phiwall.request import RequestData
 from phiwall.request import Who
 
@@ -57,6 +67,30 @@ class PartInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class DeidReport:
+    """What a de-identification changed, for the audit and for restoring the reply.
+
+    `entity_counts`, `parts` and `operators` are PHI-free. `vault` holds the new stand-in → original pairs
+    (with the keyed digest of each original): it is the only place originals leave the worker, because the reply
+    cannot be restored without them; the addon moves them into the vault and never writes them anywhere else.
+    """
+
+    entity_counts: tuple[tuple[str, int], ...]
+    parts: tuple[str, ...]  # audit_where() of every rewritten part
+    operators: tuple[str, ...]
+    vault: tuple[tuple[str, str, str], ...] = ()  # (digest, stand-in, original), new in this request
+    verified: bool = False  # the rewritten request was scanned again and nothing above threshold remained
+
+    def audit(self) -> dict[str, Any]:
+        return {
+            "entity_counts": dict(self.entity_counts),
+            "parts": list(self.parts),
+            "operators": list(self.operators),
+            "verified": self.verified,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Inspection:
     service: str
     endpoint: str
@@ -66,6 +100,9 @@ class Inspection:
     timings_ms: Mapping[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     correlation_id: str | None = None
+    # Set when the decision is DEIDENTIFY: the decoded request body with the stand-ins written in, and what changed.
+    rewritten: bytes | None = None
+    deid: DeidReport | None = None
 
 
 class Pipeline:
@@ -79,7 +116,11 @@ class Pipeline:
 
     # -- entry points -------------------------------------------------------------------------------------------
 
-    def inspect_request(self, req: RequestData, service: Service | None = None) -> Inspection:
+    def inspect_request(
+        self, req: RequestData, service: Service | None = None, deid: DeidContext | None = None
+    ) -> Inspection:
+        """Judge one request. When the decision is `deidentify`, also rewrite it (see `_deidentify`): the result
+        then carries the rewritten body, or a block saying why the request could not be de-identified."""
         t0 = time.perf_counter()
         service = service or route(req.host)
         service_name = service.name if service else "generic"
@@ -112,12 +153,22 @@ class Pipeline:
             )
             d = Decision(verdict, ("unknown_endpoint",), (msg,) if verdict != Verdict.ALLOW else ())
             return self._result(envelope, d, {"total": _ms(t0)})
-        return self.inspect_envelope(envelope, who=req.who, t0=t0, host=req.host)
+        expanded, decision, timings = self._judge(envelope, req.who, t0, req.host)
+        if decision.verdict == Verdict.DEIDENTIFY:
+            return self._deidentify(req, body, adapter, expanded, decision, timings, deid, t0)
+        return self._result(expanded, decision, timings)
 
     def inspect_envelope(
         self, envelope: Envelope, who: Who | None = None, t0: float | None = None, host: str | None = None
     ) -> Inspection:
         t0 = t0 if t0 is not None else time.perf_counter()
+        expanded, decision, timings = self._judge(envelope, who, t0, host)
+        return self._result(expanded, decision, timings)
+
+    def _judge(
+        self, envelope: Envelope, who: Who | None, t0: float, host: str | None
+    ) -> tuple[Envelope, Decision, dict[str, float]]:
+        """Expand containers, run the detectors, evaluate the policy: the expanded envelope and the decision."""
         timings: dict[str, float] = {}
         findings: list[Finding] = list(envelope.adapter_findings)
         errors: list[tuple[str, str]] = []  # (kind, PHI-free message)
@@ -152,7 +203,78 @@ class Pipeline:
             else:
                 decision = replace(decision, error=message)
         timings["total"] = _ms(t0)
-        return self._result(envelope, decision, timings)
+        return envelope, decision, timings
+
+    # -- de-identification ----------------------------------------------------------------------------------------
+
+    def _deidentify(
+        self,
+        req: RequestData,
+        body: bytes,
+        adapter: Adapter,
+        envelope: Envelope,
+        decision: Decision,
+        timings: dict[str, float],
+        context: DeidContext | None,
+        t0: float,
+    ) -> Inspection:
+        """Carry out the plan: edits per part, the body rewritten through the adapter, then the rewritten request
+        scanned again. Anything that cannot be done, or anything identifying left above threshold, blocks."""
+        t = time.perf_counter()
+        title = _title(envelope.service)
+        try:
+            planned = plan_edits(envelope.parts, decision, context)
+            new_body = adapter.rewrite(req, body, planned.edits, envelope.parts)
+        except (CannotDeidentify, RewriteError) as e:
+            return self._result(envelope, _cannot(decision, title, str(e)), timings)
+        except Exception as e:  # a bug in a writer must not forward the original
+            log.error("phiwall: de-identification crashed: %s", safelog.crash(e))
+            reason = f"internal error while de-identifying ({type(e).__name__})"
+            return self._result(envelope, _cannot(decision, title, reason, "internal"), timings)
+        timings["deidentify"] = _ms(t)
+        t = time.perf_counter()
+        left = self._verify(req, new_body, adapter, planned.inserted)
+        timings["verify"] = _ms(t)
+        if left:
+            reason = f"after de-identification it still contained {describe(left)}"
+            return self._result(envelope, _cannot(decision, title, reason), timings)
+        where = {p.id: p.locator.audit_where() for p in envelope.parts}
+        report = DeidReport(
+            entity_counts=planned.entity_counts,
+            parts=tuple(where.get(pid, pid) for pid in planned.parts),
+            operators=planned.operators,
+            vault=planned.vault,
+            verified=True,
+        )
+        timings["total"] = _ms(t0)
+        ins = self._result(envelope, decision, timings)
+        return replace(ins, rewritten=new_body, deid=report)
+
+    def _verify(self, req: RequestData, body: bytes, adapter: Adapter, inserted: Sequence[str]) -> list[Finding]:
+        """What the policy would still act on in the rewritten request, not counting the stand-ins themselves and
+        what a part *is* (a de-identified CT is still a DICOM file)."""
+        headers = tuple((k, v) for k, v in req.headers if k.lower() not in ("content-encoding", "content-length"))
+        new_req = replace(req, raw_body=body, headers=headers)
+        try:
+            envelope = adapter.extract(new_req, body)
+        except PhiWallError:
+            return [Finding("verify", "UNPARSEABLE_AFTER_REWRITE", "-", 1.0)]
+        envelope, decision, _ = self._judge(envelope, req.who, time.perf_counter(), req.host)
+        texts = {p.id: p.text or "" for p in envelope.parts if p.kind == PartKind.TEXT}
+        left = []
+        for f in decision.findings:
+            if f.entity in STRUCTURAL or f.detector == "adapter":
+                continue
+            if f.part_id in texts and f.start is not None and f.end is not None:
+                spans = spans_of(texts[f.part_id], inserted)
+                if any(a < (f.end or 0) and f.start < b for a, b in spans):
+                    continue
+            left.append(f)
+        if not left:
+            return []
+        # Only what a rule would act on counts: a finding no rule matches was allowed in the first place.
+        remaining = self.policy.evaluate(replace(envelope, parts=envelope.parts), left, req.who, req.host)
+        return list(left) if remaining.verdict >= Verdict.DEIDENTIFY else []
 
     def inspect_bytes(self, data: bytes, name: str = "file") -> Inspection:
         """Inspect a file's bytes as if uploaded (used by `phiwall scan`)."""
@@ -210,6 +332,30 @@ class Pipeline:
             notes=envelope.notes,
             correlation_id=envelope.correlation_id,
         )
+
+
+def _cannot(decision: Decision, title: str, reason: str, kind: str = "cannot_deidentify") -> Decision:
+    """The block a de-identify verdict falls back to, with the reason it could not be carried out."""
+    msg = (
+        f"phiwall blocked this request to {title}: the policy asks to de-identify it, but {reason}. "
+        "Remove the identifying details (or the attachment) yourself and send it again."
+    )
+    return replace(
+        decision,
+        verdict=Verdict.BLOCK,
+        reasons=(msg,),
+        error=reason,
+        error_kind=kind,
+        hits=(*decision.hits, RuleHit("deidentify-failed", Verdict.BLOCK, msg)),
+        rule_ids=(*decision.rule_ids, "deidentify-failed"),
+    )
+
+
+def _title(service: str) -> str:
+    from phiwall.extractors import service_by_name
+
+    s = service_by_name(service)
+    return s.title if s else service
 
 
 def _detect_joined(det: Detector, texts: Sequence[Part]) -> list[Finding]:

@@ -109,7 +109,9 @@ async def test_chatgpt_two_step_upload_blocks_put_and_reference(phiwall_ctx, tmp
 async def test_azure_put_block_list_is_judged_whole(phiwall_ctx) -> None:
     addon, _ = phiwall_ctx
     dcm = make_dicom()
-    a, b = dcm[:100], dcm[100:]  # the first block has no DICM magic yet (it sits at byte 128)
+    # "DICM" (bytes 128-131) is cut in two, so neither block alone sniffs as DICOM (a block holding the whole magic
+    # counts as DICOM with its preamble cut, and is stopped at once): only the assembled file shows it.
+    a, b = dcm[:130], dcm[130:]
     for bid, data in (("YQ==", a), ("Yg==", b)):
         f = await send(addon, flow("PUT", UPLOAD_URL + f"&comp=block&blockid={bid}", data), (201, {}, b""))
         assert f.response.status_code == 201

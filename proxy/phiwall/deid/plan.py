@@ -1,0 +1,130 @@
+"""Turning a decision's de-identification plan into edits: per part, its new text or its new bytes.
+
+Runs in the worker, next to the detectors: the values it replaces never travel to the event loop, except the
+originals of restorable stand-ins, which the reply needs (`DeidReport.vault`). Anything the plan asks for that
+cannot be done raises `CannotDeidentify` with a reason the person can act on; the pipeline then blocks.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from phiwall.deid.options import CannotDeidentify
+from phiwall.deid.options import DeidOptionSet
+from phiwall.deid.options import TextDeidOptions
+from phiwall.deid.text import Pseudonyms
+from phiwall.deid.text import deidentify_text
+from phiwall.deid.text import wants
+from phiwall.model import Decision
+from phiwall.model import Finding
+from phiwall.model import Part
+from phiwall.model import PartKind
+
+# Evidence that says what a part *is*, not who it is about: still true after de-identification, so the verify scan
+# does not count it (a de-identified CT is still a DICOM file and still a medical image).
+STRUCTURAL = frozenset({"DICOM_FILE", "MEDICAL_IMAGE", "DICOM_BURNED_IN_ANNOTATION"})
+
+
+@dataclass(frozen=True, slots=True)
+class DeidContext:
+    """What the worker needs from the vault to keep stand-ins consistent: the conversation's scope id and the
+    stand-ins already given (value key → stand-in). PHI-free: keys are keyed digests."""
+
+    scope: str
+    known: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedEdits:
+    edits: dict[str, str | bytes]
+    entity_counts: tuple[tuple[str, int], ...]
+    parts: tuple[str, ...]  # ids of rewritten parts
+    operators: tuple[str, ...]
+    inserted: tuple[str, ...]  # every replacement string written in
+    vault: tuple[tuple[str, str, str], ...]  # new (value key, stand-in, original), restorable operators only
+
+
+def plan_edits(
+    parts: Sequence[Part], decision: Decision, context: DeidContext | None, keys: object | None = None
+) -> PlannedEdits:
+    """The edits that carry out `decision.plan` on `parts` (the expanded parts: container children included).
+
+    Raises:
+        CannotDeidentify: a finding has no span, or a file has no de-identification engine or cannot be written.
+    """
+    by_id = {p.id: p for p in parts}
+    pseudonyms = Pseudonyms(dict(context.known) if context else {}, scope=context.scope if context else "")
+    text_work: dict[str, list[tuple[Finding, TextDeidOptions]]] = defaultdict(list)
+    file_work: dict[str, DeidOptionSet] = {}
+    claimed: set[tuple[str, str, int | None, int | None]] = set()
+    operators: list[str] = []
+    for step in decision.plan:
+        opts: DeidOptionSet = step.options
+        for f in step.findings:
+            part = by_id.get(f.part_id)
+            if part is None:
+                raise CannotDeidentify(
+                    "unparseable", f"phiwall could not find where a {f.entity} finding is in the request"
+                )
+            if part.kind == PartKind.TEXT:
+                if f.start is None or f.end is None:
+                    raise CannotDeidentify("unparseable", f"a {f.entity} finding in the text has no position")
+                sig = (f.part_id, f.entity, f.start, f.end)
+                if sig in claimed or not wants(opts.text, f):
+                    continue
+                claimed.add(sig)
+                text_work[f.part_id].append((f, opts.text))
+                operators.append(opts.text.operator)
+            else:
+                file_work.setdefault(part.id, opts)
+    edits: dict[str, str | bytes] = {}
+    counts: Counter[str] = Counter()
+    inserted: list[str] = []
+    for pid, work in text_work.items():
+        part = by_id[pid]
+        assert part.text is not None
+        e = deidentify_text(part.text, work, pseudonyms, part_id=pid)
+        edits[pid] = e.text
+        counts.update(dict(e.entity_counts))
+        inserted.extend(e.inserted)
+    for pid, opts in file_work.items():
+        part = by_id[pid]
+        if any(by_id[t].parent_id == pid for t in text_work):
+            raise CannotDeidentify(
+                "nested", "a file and text inside it were both to be de-identified; send them separately"
+            )
+        data, kind = _deidentify_file(part, opts, keys)
+        edits[pid] = data
+        counts[kind] += 1
+        operators.append(kind)
+    restorable = tuple(pseudonyms.new)  # only pseudonym and surrogate operators ask Pseudonyms for stand-ins
+    return PlannedEdits(
+        edits=edits,
+        entity_counts=tuple(sorted(counts.items())),
+        parts=tuple(edits),
+        operators=tuple(dict.fromkeys(operators)),
+        inserted=tuple(dict.fromkeys(inserted)),
+        vault=restorable,
+    )
+
+
+def _deidentify_file(part: Part, opts: DeidOptionSet, keys: object | None) -> tuple[bytes, str]:
+    """A file part's de-identified bytes, by the DICOM / raster engines (phiwall.deid.files)."""
+    try:
+        from phiwall.deid.files import deidentify_bytes  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        raise CannotDeidentify(
+            "unsupported_format",
+            f"phiwall cannot de-identify a {part.media_type or 'file'} in this version; remove the attachment",
+        ) from None
+    if keys is None:
+        from phiwall import digest
+        from phiwall import home
+        from phiwall.deid.uids import derive_keys
+
+        keys = derive_keys(digest.load_or_create_secret(home.default_secret_file()))
+    res = deidentify_bytes(part.data or b"", part.filename or "file", opts, keys)  # type: ignore[arg-type]
+    return res.data, f"FILE:{res.media_type}"
