@@ -310,7 +310,11 @@ def walk_message(
 
 def walk_bytes(v: bytes, c: PartCollector, path: tuple[str | int, ...], depth: int, steps: tuple[Step, ...]) -> None:
     loc = path
-    if sniff.sniff(v) != sniff.OCTET:
+    media = sniff.sniff(v)
+    if media != sniff.OCTET and not (media == sniff.DICOM and v[128:132] != b"DICM" and _is_message(v)):
+        # A DICOM whose "DICM" is not at 128 may be a message that holds one (FileContent{data, filename}: the
+        # magic sits a few key and length bytes further on): walk the message, so the DICOM part is the file itself
+        # and a rewrite replaces the file, not the message around it.
         c.file(v, Locator("grpc", loc, "raw", steps))
         return
     text = _printable_text(v)
