@@ -172,6 +172,8 @@ def _encode(
     opts: ImageDeidOptions,
     keep_length: int | None,
 ) -> bytes:
+    img = img.copy()
+    img.info = {}  # writers (pillow-heif, WebP) copy EXIF/XMP from `info` when it is there
     params: dict[str, Any] = {}
     if icc:
         params["icc_profile"] = icc
