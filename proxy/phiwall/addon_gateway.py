@@ -1,7 +1,8 @@
 """Addons that make one proxy process a gateway replica: shared state, never an open proxy, observability.
 
 Registered next to `PhiWall` (phiwall/mitm_entry.py). They read the PhiWall instance (its policy, pool, upload
-store, audit sink) and `flow.metadata["phiwall"]`, and change nothing in how a request is judged.
+store, audit sink) and change nothing in how a request is judged. Options are read from the master's options
+object kept at `load` (only addon.py touches mitmproxy's global `ctx`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import signal
 import time
 from typing import Any
 
-from mitmproxy import ctx
 from mitmproxy import exceptions
 from mitmproxy.addonmanager import Loader
 from mitmproxy.utils import asyncio_utils
@@ -41,6 +41,7 @@ class ExposureGuard:
     """Refuses to start a proxy that listens beyond loopback with no authentication (phiwall.exposure)."""
 
     def load(self, loader: Loader) -> None:
+        self.opts: Any = loader.master.options
         loader.add_option(
             "phiwall_open_proxy",
             bool,
@@ -49,16 +50,16 @@ class ExposureGuard:
         )
 
     def configure(self, updated: set[str]) -> None:
-        host = getattr(ctx.options, "listen_host", None)
+        host = getattr(self.opts, "listen_host", None)
         if host is None:  # no proxy server (tests, replay)
             return
         why = exposure.refusal(
             exposure.ListenAuth(
                 host=host,
-                proxyauth=getattr(ctx.options, "proxyauth", "") or "",
-                user_header=getattr(ctx.options, "phiwall_user_header", ""),
-                trusted_proxies=getattr(ctx.options, "phiwall_trusted_proxies", ""),
-                open_proxy_ok=ctx.options.phiwall_open_proxy,
+                proxyauth=getattr(self.opts, "proxyauth", "") or "",
+                user_header=getattr(self.opts, "phiwall_user_header", ""),
+                trusted_proxies=getattr(self.opts, "phiwall_trusted_proxies", ""),
+                open_proxy_ok=self.opts.phiwall_open_proxy,
             )
         )
         if why:
@@ -73,6 +74,7 @@ class SharedState:
         self.store: StateStore | None = None
 
     def load(self, loader: Loader) -> None:
+        self.opts: Any = loader.master.options
         loader.add_option(
             "phiwall_state",
             str,
@@ -85,7 +87,7 @@ class SharedState:
         if "phiwall_state" not in updated and self.store is not None:
             return
         try:
-            store = open_store(ctx.options.phiwall_state)
+            store = open_store(self.opts.phiwall_state)
         except (ValueError, ImportError) as e:
             raise exceptions.OptionsError(f"Cannot use phiwall_state: {e}") from None
         self.store = _store = store
@@ -124,8 +126,15 @@ class Observability:
         self._tasks: list[asyncio.Task[None]] = []
 
     def load(self, loader: Loader) -> None:
+        self.opts: Any = loader.master.options
         loader.add_option(
             "phiwall_admin_port", int, 0, "Serve /metrics, /healthz, /readyz, /proxy.pac on 127.0.0.1:PORT (0: off)."
+        )
+        loader.add_option(
+            "phiwall_admin_host",
+            str,
+            "127.0.0.1",
+            "Address of the admin endpoint. Keep 127.0.0.1; 0.0.0.0 only inside a container network.",
         )
         loader.add_option(
             "phiwall_pac_proxy", str, "", "HOST:PORT that /proxy.pac sends guarded hosts to (default: this listener)."
@@ -138,15 +147,15 @@ class Observability:
         )
 
     def configure(self, updated: set[str]) -> None:
-        if ctx.options.phiwall_admin_port < 0 or ctx.options.phiwall_admin_port > 65535:
-            raise exceptions.OptionsError(f"phiwall_admin_port must be 0..65535, not {ctx.options.phiwall_admin_port}")
+        if self.opts.phiwall_admin_port < 0 or self.opts.phiwall_admin_port > 65535:
+            raise exceptions.OptionsError(f"phiwall_admin_port must be 0..65535, not {self.opts.phiwall_admin_port}")
         if "phiwall_syslog" in updated:
             if self._syslog is not None:
                 self._syslog.close()
                 self._syslog = None
-            if ctx.options.phiwall_syslog:
+            if self.opts.phiwall_syslog:
                 try:
-                    self._syslog = SyslogAudit(ctx.options.phiwall_syslog)
+                    self._syslog = SyslogAudit(self.opts.phiwall_syslog)
                 except (OSError, ValueError, KeyError) as e:
                     raise exceptions.OptionsError(f"Cannot use phiwall_syslog: {e}") from None
         self._wrap_audit()
@@ -176,10 +185,10 @@ class Observability:
         return None
 
     def pac_text(self) -> str:
-        proxy = ctx.options.phiwall_pac_proxy
+        proxy = self.opts.phiwall_pac_proxy
         if not proxy:
-            host = getattr(ctx.options, "listen_host", "") or "127.0.0.1"
-            proxy = f"{host}:{getattr(ctx.options, 'listen_port', None) or 8080}"
+            host = getattr(self.opts, "listen_host", "") or "127.0.0.1"
+            proxy = f"{host}:{getattr(self.opts, 'listen_port', None) or 8080}"
         return pac.pac_file(proxy)
 
     async def running(self) -> None:
@@ -187,12 +196,12 @@ class Observability:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._reopen)
         except (NotImplementedError, RuntimeError, ValueError):
             pass
-        if ctx.options.phiwall_admin_port:
+        if self.opts.phiwall_admin_port:
             self.admin = AdminServer(self.metrics, self.not_ready, self.pac_text)
             try:
-                await self.admin.start(ctx.options.phiwall_admin_port)
+                await self.admin.start(self.opts.phiwall_admin_port, self.opts.phiwall_admin_host)
             except OSError as e:
-                log.error("phiwall: cannot serve the admin port %d: %s", ctx.options.phiwall_admin_port, e.strerror)
+                log.error("phiwall: cannot serve the admin port %d: %s", self.opts.phiwall_admin_port, e.strerror)
         self._tasks.append(asyncio_utils.create_task(self._watch(), name="phiwall readiness", keep_ref=True))
 
     def _reopen(self) -> None:

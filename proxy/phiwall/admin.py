@@ -31,10 +31,10 @@ class AdminServer:
         self._server: asyncio.base_events.Server | None = None
         self.port = 0
 
-    async def start(self, port: int) -> None:
-        self._server = await asyncio.start_server(self._handle, ADMIN_HOST, port)
+    async def start(self, port: int, host: str = ADMIN_HOST) -> None:
+        self._server = await asyncio.start_server(self._handle, host, port)
         self.port = int(self._server.sockets[0].getsockname()[1])
-        log.info("phiwall: admin endpoint on http://%s:%d", ADMIN_HOST, self.port)
+        log.info("phiwall: admin endpoint on http://%s:%d", host, self.port)
 
     async def stop(self) -> None:
         if self._server is not None:

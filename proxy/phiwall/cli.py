@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return EXIT_USAGE
-    if extra and args.cmd != "run":
+    if extra and args.cmd not in ("run", "gateway"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
     try:
@@ -89,6 +89,23 @@ def _parser() -> argparse.ArgumentParser:
     schema.set_defaults(func=cmd_policy_schema)
     pol.set_defaults(func=lambda a: (pol.print_help(), EXIT_USAGE)[1])
 
+    gw = sub.add_parser(
+        "gateway",
+        help="HAProxy + N phiwall replicas + Redis on this host (the hospital egress gateway)",
+        description="Start HAProxy (TCP mode, health-checked) on HOST:PORT in front of N `phiwall run` replicas "
+        "on loopback ports, sharing state in Redis (started unless --redis). Arguments after -- go to every "
+        "replica's `phiwall run` (a second -- then to mitmdump). Ctrl-C stops all of it.",
+    )
+    gw.add_argument("--replicas", type=int, default=2, help="phiwall processes behind HAProxy (default 2)")
+    gw.add_argument("--port", type=int, default=8080, help="port HAProxy listens on (default 8080)")
+    gw.add_argument("--host", default="127.0.0.1", help="address HAProxy listens on (default 127.0.0.1)")
+    gw.add_argument("--redis", metavar="URL", help="use this Redis (redis://host:port/db) instead of starting one")
+    gw.set_defaults(func=cmd_gateway)
+
+    pac = sub.add_parser("pac", help="print a PAC file: chatbot hosts through the proxy, everything else DIRECT")
+    pac.add_argument("--proxy", required=True, metavar="HOST:PORT", help="where browsers reach phiwall")
+    pac.set_defaults(func=cmd_pac)
+
     rep = sub.add_parser(
         "replay",
         help="run recorded traffic (flow files, HAR) through a policy offline and report",
@@ -136,6 +153,7 @@ def _run_access_flags(run: argparse.ArgumentParser) -> None:
         help="listen on a non-loopback address without authentication (anyone who reaches it may use it)",
     )
     g.add_argument("--admin-port", type=int, metavar="PORT", help="serve /metrics, /healthz, /readyz, /proxy.pac")
+    g.add_argument("--admin-host", metavar="ADDR", help="admin address (default 127.0.0.1; containers: 0.0.0.0)")
     g.add_argument("--state", metavar="URL", help="shared state: memory (default) or redis://host:port/db")
 
 
@@ -191,6 +209,8 @@ def _access_set_args(args: argparse.Namespace) -> list[str]:
             out += ["--set", f"{opt}={getattr(args, flag)}"]
     if getattr(args, "admin_port", None):
         out += ["--set", f"phiwall_admin_port={args.admin_port}"]
+    if getattr(args, "admin_host", None):
+        out += ["--set", f"phiwall_admin_host={args.admin_host}"]
     if getattr(args, "open_proxy_ok", False):
         out += ["--set", "phiwall_open_proxy=true"]
     return out
@@ -428,6 +448,23 @@ def cmd_policy_schema(args: argparse.Namespace) -> int:
     from phiwall.policy.jsonschema import policy_json_schema
 
     print(json.dumps(policy_json_schema(), indent=2))
+    return EXIT_OK
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from phiwall.gateway import run_gateway
+
+    return run_gateway(args.host, args.port, args.replicas, args.redis, list(args.extra or []))
+
+
+def cmd_pac(args: argparse.Namespace) -> int:
+    from phiwall.pac import pac_file
+
+    try:
+        print(pac_file(args.proxy), end="")
+    except ValueError as e:
+        print(f"phiwall: {e}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 
