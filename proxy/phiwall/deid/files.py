@@ -195,35 +195,72 @@ def deidentify_zip(
 def _dicomdir(
     raw: bytes, name: str, members: list[tuple[zipfile.ZipInfo, bytes]], opts: DeidOptionSet, keys: DeidKeys
 ) -> bytes:
-    """A DICOMDIR: loaded by pydicom's FileSet from the original (valid offsets), records cleaned in place like any
-    data set, written back by FileSet with the de-identified members beside it (offsets recomputed)."""
+    """A DICOMDIR: records cleaned in place like any data set, transfer syntaxes synced with the de-identified
+    members, then the record offsets rewritten (see `_relink`)."""
     from pydicom import dcmread
-    from pydicom.fileset import FileSet
 
     from phiwall.deid.dicom import clean_directory_records
 
     root = Path(name).parent
     try:
+        ds = dcmread(io.BytesIO(raw))
+        before = [int(item.seq_item_tell) for item in ds.get("DirectoryRecordSequence", [])]
+        clean_directory_records(ds, opts.dicom, keys)
         with tempfile.TemporaryDirectory(prefix="phiwall-dicomdir-") as tmp:
             base = Path(tmp)
             for info, body in members:
                 rel = Path(info.filename)
                 if info.is_dir() or ".." in rel.parts or rel.is_absolute() or not rel.is_relative_to(root):
                     continue
-                rel = rel.relative_to(root)
-                dest = base / rel
+                dest = base / rel.relative_to(root)
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_bytes(raw if rel.name.upper() == "DICOMDIR" and rel.parent == Path(".") else body)
-            ds = dcmread(base / "DICOMDIR")
-            fs = FileSet(ds)
-            clean_directory_records(ds, opts.dicom, keys)
+                dest.write_bytes(body)
             _sync_transfer_syntaxes(ds, base)
-            fs.write(use_existing=True)
-            return (base / "DICOMDIR").read_bytes()
+        return _relink(ds, before)
     except CannotDeidentify:
         raise
     except Exception as exc:
         raise CannotDeidentify("unparseable", f"the DICOMDIR could not be rewritten ({type(exc).__name__})") from None
+
+
+_OFFSET_KEYWORDS: Final = (
+    "OffsetOfTheNextDirectoryRecord",
+    "OffsetOfReferencedLowerLevelDirectoryEntity",
+)
+_ROOT_OFFSETS: Final = (
+    "OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity",
+    "OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity",
+)
+
+
+def _relink(ds: Any, before: list[int]) -> bytes:
+    """Write the DICOMDIR and point every record offset at where its record now starts.
+
+    Offsets are UL (4 bytes), so changing them changes no length: write once, read where each record landed,
+    map old positions to new ones, write again (same length, same positions).
+    """
+    from pydicom import dcmread
+
+    def write() -> bytes:
+        buf = io.BytesIO()
+        ds.save_as(buf, enforce_file_format=True)
+        return buf.getvalue()
+
+    first = write()
+    after = [int(item.seq_item_tell) for item in dcmread(io.BytesIO(first)).get("DirectoryRecordSequence", [])]
+    if len(after) != len(before):
+        raise CannotDeidentify("unparseable", "the DICOMDIR records could not be re-linked")
+    moved = dict(zip(before, after, strict=True))
+    targets = [(item, kw) for item in ds.get("DirectoryRecordSequence", []) for kw in _OFFSET_KEYWORDS]
+    targets += [(ds, kw) for kw in _ROOT_OFFSETS]
+    for holder, kw in targets:
+        old = holder.get(kw)
+        if old:
+            holder[kw].value = moved.get(int(old), 0)
+    out = write()
+    if len(out) != len(first):
+        raise CannotDeidentify("unparseable", "the DICOMDIR records could not be re-linked")
+    return out
 
 
 def _sync_transfer_syntaxes(ds: Any, base: Path) -> None:
