@@ -1,7 +1,8 @@
 """The `phiwall` command: run the proxy, scan files offline, check policies.
 
-Exit status: 0 success (nothing would be blocked), 1 something would be blocked or a policy is invalid,
-2 usage errors (bad arguments, missing files).
+Exit status, the same for every command: 0 fine (nothing would be blocked, every test passed), 1 something would
+be blocked or a policy test failed, 2 usage errors (bad arguments, missing files, an invalid policy, a detector
+that cannot load). A closed stdout (`phiwall replay --json ... | head`) ends the command quietly with 141.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from phiwall import home
 from phiwall import preflight
+from phiwall import safelog
 from phiwall.errors import PolicyError
 
 EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
@@ -35,10 +37,48 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`phiwall replay --json ... | head`): stop quietly, as a SIGPIPE'd tool does.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("phiwall")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def _count(text: str) -> int:
+    """A count of processes or jobs: a whole number of at least 1, checked when the arguments are parsed."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} is too few: at least 1")
+    if n > 256:
+        raise argparse.ArgumentTypeError(f"{n} is too many: at most 256")
+    return n
+
+
+def _port(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"{n} is not a port: use 1-65535")
+    return n
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="phiwall", description="Stop PHI and medical images on their way to AI chatbots.")
+    p.add_argument("--version", action="version", version=f"phiwall {_version()}")
     sub = p.add_subparsers(dest="cmd")
 
     run = sub.add_parser(
@@ -46,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--policy", help="policy YAML (default: the embedded default policy)")
     run.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    run.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    run.add_argument("--port", type=_port, default=8080, help="port to listen on (default 8080)")
     run.add_argument(
         "--mode",
         choices=("enforce", "shadow"),
@@ -54,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
         help="shadow: inspect and audit what the policy would have done (verdict, rule ids), change nothing",
     )
     run.add_argument("--audit-file", help="JSON Lines audit file (default ~/.phiwall/audit.jsonl)")
-    run.add_argument("--workers", type=int, default=2, help="inspection worker processes (default 2)")
+    run.add_argument("--workers", type=_count, default=2, help="inspection worker processes (default 2)")
     _run_access_flags(run)
     run.set_defaults(func=cmd_run)
 
@@ -62,6 +102,13 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("paths", nargs="+", help="files or folders; a .jsonl file is read as records with id and text")
     scan.add_argument("--policy", help="policy YAML (default: the embedded default policy)")
     scan.add_argument("--json", action="store_true", help="one JSON object per file or record")
+    scan.add_argument("--jobs", "-j", type=_count, default=1, metavar="N", help="worker processes (default 1)")
+    scan.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal)",
+    )
     scan.set_defaults(func=cmd_scan)
 
     from phiwall import cli_deid  # `phiwall deid`: offline de-identification (its own module)
@@ -222,7 +269,6 @@ def _proxyauth_spec(args: argparse.Namespace) -> str:
     return str(getattr(args, "proxyauth", None) or "")
 
 
-
 def ensure_ca() -> Path:
     """Create the proxy CA now, so we can print where it is before the proxy starts."""
     from mitmproxy.certs import CertStore
@@ -261,12 +307,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         source = load_policy(args.policy)
     except PolicyError as e:
         print(f"phiwall: cannot start, the policy is invalid:\n{e}", file=sys.stderr)
-        return EXIT_FOUND
+        return EXIT_USAGE
     extra = list(args.extra or [])
     if extra and extra[0] == "--":
         extra = extra[1:]
     args.extra = extra
-    problem = _open_proxy_problem(args) or preflight.refusal(source)
+    problem = _open_proxy_problem(args) or safelog.traffic_logging_refusal(extra) or preflight.refusal(source)
     if problem:
         print(problem, file=sys.stderr)
         return EXIT_USAGE
@@ -332,23 +378,21 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return EXIT_USAGE
+    from phiwall import scan
+
     digest.set_key(digest.load_or_create_secret(home.default_secret_file()))
     pipe = Pipeline(Policy(source))
     blocked = False
-    for path in _iter_paths(args.paths):
-        if path.suffix == ".jsonl":
-            for rec in _read_jsonl(path):
-                ins = pipe.inspect_text(str(rec.get("text", "")))
-                blocked |= _report(args, {"path": str(path), "id": rec.get("id"), "media_type": "text/plain"}, ins)
-            continue
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            print(f"phiwall: cannot read {path}: {e.strerror}", file=sys.stderr)
+    for res in scan.run(pipe, scan.items(args.paths), args.jobs, args.progress):
+        ins, rec = res.inspection, res.item.record
+        if ins is None:
+            print(f"phiwall: cannot read {res.item.path}: {res.error}", file=sys.stderr)
             return EXIT_USAGE
-        ins = pipe.inspect_bytes(data, path.name)
-        media = ins.parts[0].media_type if ins.parts else None
-        blocked |= _report(args, {"path": str(path), "media_type": media}, ins)
+        if rec is not None:
+            blocked |= _report(args, {"path": res.item.path, "id": rec[0], "media_type": "text/plain"}, ins)
+        else:
+            media = ins.parts[0].media_type if ins.parts else None
+            blocked |= _report(args, {"path": res.item.path, "media_type": media}, ins)
     return EXIT_FOUND if blocked else EXIT_OK
 
 
@@ -391,6 +435,7 @@ def _report(args: argparse.Namespace, head: dict[str, Any], ins: Any) -> bool:
 
 def cmd_policy_check(args: argparse.Namespace) -> int:
     from phiwall.policy import load_policy
+    from phiwall.policy.loader import message_advice
 
     bad = False
     for f in args.files:
@@ -401,7 +446,9 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
             print(str(e))
             continue
         print(f"{f}: OK (policy {src.model.id}, {len(src.model.rules)} rules)")
-    return EXIT_FOUND if bad else EXIT_OK
+        for advice in message_advice(f):
+            print(advice)
+    return EXIT_USAGE if bad else EXIT_OK
 
 
 def cmd_policy_test(args: argparse.Namespace) -> int:
@@ -417,7 +464,7 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
         print(f"phiwall: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
     digest.set_key(digest.load_or_create_secret(home.default_secret_file()))
-    bad = False
+    bad = invalid = False
     n = 0
     for suite in policytest.run([Path(p) for p in args.paths]):
         n += 1
@@ -437,11 +484,12 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
             )
         else:
             print(policytest.format_suite(suite, args.verbose), flush=True)
-        bad |= bool(suite.error or suite.failed or (suite.uncovered and not args.no_coverage))
+        invalid |= bool(suite.error)
+        bad |= bool(suite.failed or (suite.uncovered and not args.no_coverage))
     if n == 0:
         print(f"phiwall: no *.cases.yaml found under {', '.join(args.paths)}", file=sys.stderr)
         return EXIT_USAGE
-    return EXIT_FOUND if bad else EXIT_OK
+    return EXIT_USAGE if invalid else EXIT_FOUND if bad else EXIT_OK
 
 
 def cmd_policy_schema(args: argparse.Namespace) -> int:

