@@ -104,7 +104,6 @@ def _bytes(step: Step, v: Value) -> bytes:
 
 
 _WS = re.compile(r"[ \t\n\r]*")
-_DECODER = json.JSONDecoder()
 
 
 def _ws(s: str, i: int) -> int:
@@ -112,13 +111,52 @@ def _ws(s: str, i: int) -> int:
     return m.end() if m else i
 
 
+def _string_end(s: str, i: int) -> int:
+    """The end of the string literal opening at `i`: found with str.find, so skipping a multi-megabyte base64
+    literal costs one C-level scan and no copy."""
+    j = i + 1
+    while True:
+        k = s.find('"', j)
+        if k < 0:
+            raise ValueError("unterminated string")
+        b = k
+        while s[b - 1] == "\\":
+            b -= 1
+        if (k - b) % 2 == 0:
+            return k + 1
+        j = k + 1
+
+
+_STRUCTURE = re.compile(r'["\[\]{}]')
+_SCALAR = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null")
+
+
 def _value_end(s: str, i: int) -> int:
-    if i < len(s) and s[i] == '"':
-        return int(scanstring(s, i + 1)[1])
-    try:
-        return int(_DECODER.raw_decode(s, i)[1])
-    except json.JSONDecodeError as e:
-        raise ValueError(f"invalid JSON at {e.pos}") from None
+    """The end of the JSON value starting at `i`, found without decoding it: the documents were parsed with
+    json.loads at extraction, so brackets are balanced and only strings need care."""
+    if i >= len(s):
+        raise ValueError("truncated")
+    c = s[i]
+    if c == '"':
+        return _string_end(s, i)
+    if c in "[{":
+        depth, pos = 0, i
+        while True:
+            m = _STRUCTURE.search(s, pos)
+            if m is None:
+                raise ValueError("unbalanced")
+            k = m.start()
+            if s[k] == '"':
+                pos = _string_end(s, k)
+                continue
+            depth += 1 if s[k] in "[{" else -1
+            pos = k + 1
+            if depth == 0:
+                return pos
+    m = _SCALAR.match(s, i)
+    if m is None:
+        raise ValueError(f"invalid JSON at {i}")
+    return m.end()
 
 
 def json_span(s: str, path: Sequence[str | int]) -> tuple[int, int]:
@@ -170,19 +208,20 @@ def json_span(s: str, path: Sequence[str | int]) -> tuple[int, int]:
     return i, _value_end(s, i)
 
 
-_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)")
+# A \uXXXX escape of a non-ASCII character (0080 and up), not preceded by an escaped backslash.
+_NON_ASCII_ESCAPE = re.compile(
+    r"(?<!\\)(?:\\\\)*\\u(?:00[89a-fA-F][0-9a-fA-F]|0[1-9a-fA-F][0-9a-fA-F]{2}|[1-9a-fA-F][0-9a-fA-F]{3})"
+)
 
 
 def _ascii_style(literal: str, doc: str) -> bool:
     """Whether the serialiser that wrote this document escaped non-ASCII characters (Python's default) or wrote
     them raw (JavaScript, httpx): judged from the literal itself, else from the document around it."""
     for sample in (literal, doc[:65536]):
-        if any(ord(ch) > 127 for ch in sample):
+        if not sample.isascii():
             return False
-        for m in _ESCAPE.finditer(sample):
-            g = m.group(1)
-            if g[0] == "u" and int(g[1:], 16) > 127:
-                return True
+        if "\\u" in sample and _NON_ASCII_ESCAPE.search(sample):
+            return True
     return False
 
 
@@ -494,14 +533,17 @@ class Base64(Step):
     @classmethod
     def like(cls, s: str) -> Base64:
         """The style of an existing base64 text."""
+        # Runs on every base64 value at extraction (multi-megabyte images): C-level scans only, no copies.
         body = s.rstrip()
         trailing = s[len(body) :]
-        lines = body.splitlines()
-        wrap = len(lines[0]) if len(lines) > 1 else 0
-        newline = "\r\n" if "\r\n" in body else "\n"
-        compact = "".join(body.split())
-        urlsafe = "-" in compact or "_" in compact
-        padded = compact.endswith("=") or len(compact) % 4 == 0
+        first = body.find("\n")
+        wrap, newline, breaks = 0, "\n", 0
+        if first >= 0:
+            newline = "\r\n" if body[first - 1 : first] == "\r" else "\n"
+            wrap = first - (len(newline) - 1)
+            breaks = body.count("\n") * len(newline)
+        urlsafe = body.find("-") >= 0 or body.find("_") >= 0
+        padded = body.endswith("=") or (len(body) - breaks) % 4 == 0
         return cls(urlsafe, padded, wrap, newline, trailing)
 
     def read(self, outer: Value) -> Value:
