@@ -123,3 +123,55 @@ def test_multipart_keeps_part_headers_and_whitespace_strings_stay_put() -> None:
     (p,) = env.parts  # the whitespace-only content is no part ...
     out = adapter.rewrite(req, raw, {p.id: "[P1]"})
     assert json.loads(out)["messages"][0]["content"] == "   "  # ... and is sent exactly as it was
+
+
+@pytest.mark.parametrize(
+    ("service", "host", "path", "ctype", "headers", "kind"),
+    [
+        ("openai_uploads", "api.openai.com", "/v1/uploads/upload_1/parts", "multipart", (), "multipart"),
+        ("openai_uploads", "api.openai.com", "/v1/uploads", "application/json", (), "json"),
+        ("chatgpt_files", "files.oaiusercontent.com", "/file-1?sig=x", "application/dicom", (), "raw"),
+        (
+            "gemini_api_upload",
+            "generativelanguage.googleapis.com",
+            "/upload/v1beta/files?upload_id=u1",
+            "application/octet-stream",
+            (("x-goog-upload-command", "upload, finalize"),),
+            "raw",
+        ),
+        (
+            "gemini_api_upload",
+            "content-push.googleapis.com",
+            "/upload/",
+            "application/x-www-form-urlencoded",
+            (("x-goog-upload-command", "start"),),
+            "formkey",
+        ),
+    ],
+)
+def test_upload_adapters_write_back(
+    service: str, host: str, path: str, ctype: str, headers: tuple[tuple[str, str], ...], kind: str
+) -> None:
+    from phiwall.extractors import hostless_service
+    from phiwall.extractors import service_by_name
+
+    if kind == "multipart":
+        body, ctype = multipart([("data", "blob", "application/octet-stream", DCM)])
+    elif kind == "json":
+        body = json.dumps({"filename": "John Smith.dcm", "purpose": "assistants", "bytes": 10}).encode()
+    elif kind == "formkey":
+        body = b"File+name%3A+John+Smith.dcm="
+    else:
+        body = DCM
+    req = request("PUT" if service == "chatgpt_files" else "POST", host, path, body, ctype, headers)
+    row = service_by_name(service) or hostless_service(service)
+    adapter = adapter_for(row)
+    env = adapter.extract(req, body)
+    (part,) = [p for p in env.parts if p.kind == PartKind.FILE or "John" in (p.text or "")]
+    new: str | bytes = (part.text or "").replace("John Smith", "scan") if part.kind == PartKind.TEXT else DCM + b"x"
+    out = adapter.rewrite(req, body, {part.id: new}, env.parts)
+    env2 = adapter.extract(replace(req, raw_body=out), out)
+    again = next(p for p in env2.parts if p.locator == part.locator)
+    assert (again.text if part.kind == PartKind.TEXT else again.data) == new
+    if kind == "raw":
+        assert out == new  # the body is the file
