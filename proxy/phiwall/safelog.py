@@ -96,10 +96,10 @@ def traffic_logging_args(extra: list[str]) -> list[str]:
     if sets.get("phiwall_unsafe_logging", "").lower() in ("true", "1", "yes", "on"):
         return []
     for opt in _TRAFFIC_OPTIONS:
-        v = sets.get(opt)
-        if v is None or v.lower() in ("", "false", "0", "no", "off"):
+        value = sets.get(opt)
+        if value is None or value.lower() in ("", "false", "0", "no", "off"):
             continue
-        found.append(f"{opt}={v}")
+        found.append(f"{opt}={value}")
     return list(dict.fromkeys(found))
 
 
