@@ -162,7 +162,7 @@ def _value_end(s: str, i: int) -> int:
 def json_span(s: str, path: Sequence[str | int]) -> tuple[int, int]:
     """The (start, end) character span of the value at `path` in the JSON text `s`. For a key that occurs twice
     in one object the last one counts, as in `json.loads`. Raises ValueError or KeyError/IndexError."""
-    i = _ws(s, 0)
+    i = _ws(s, 1 if s.startswith("\ufeff") else 0)  # a UTF-8 byte-order mark, as json.loads(bytes) allows
     for key in path:
         if i >= len(s):
             raise ValueError("truncated")

@@ -109,6 +109,12 @@ def test_json_bytes_in_bytes_out_and_duplicate_keys_take_the_last() -> None:
     assert Json("k").write(body, "new") == b'{"k": "first", "k": "new", "z": 1}'
 
 
+def test_json_body_with_a_byte_order_mark() -> None:
+    body = '\ufeff{"a": "John"}'.encode()
+    assert json.loads(body) == {"a": "John"} and Json("a").read(body) == "John"
+    assert Json("a").write(body, "[P1]") == '\ufeff{"a": "[P1]"}'.encode()
+
+
 def test_json_path_gone_or_not_a_string_is_stale() -> None:
     with pytest.raises(RewriteError) as e:
         Json("a", 5).read('{"a": [1]}')
