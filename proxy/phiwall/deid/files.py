@@ -42,13 +42,15 @@ TextFn = Callable[[str], str]
 
 def kind_of(data: bytes, name: str) -> str:
     """`dicom`, `image`, `zip`, `jsonl`, `text` or the sniffed media type when there is no writer for it."""
+    if data[128:132] == b"DICM":
+        return "dicom"
+    if data[:4] == b"PK\x03\x04" or (data[:4] == b"PK\x05\x06" and len(data) == 22):
+        return "zip"  # before sniffing: a stored DICOM member puts 'DICM' within the archive's first bytes
     media = sniff.sniff(data)
     if media == sniff.DICOM:
         return "dicom"
     if media in IMAGE_TYPES:
         return "image"
-    if data[:4] == b"PK\x03\x04" or (data[:4] == b"PK\x05\x06" and len(data) == 22):
-        return "zip"
     suffix = Path(name).suffix.lower()
     if suffix in JSONL_SUFFIXES:
         return "jsonl"
