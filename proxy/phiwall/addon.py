@@ -30,6 +30,11 @@ from phiwall.addon_uploads import UploadFlows
 from phiwall.addon_uploads import json_or_none
 from phiwall.audit import AuditSink
 from phiwall.audit import JsonlAudit
+from phiwall.deid.plan import DeidContext
+from phiwall.deid.vault import MemoryVault
+from phiwall.deid.vault import ScopeLocks
+from phiwall.deid.vault import Vault
+from phiwall.deid.vault import conversation_scope
 from phiwall.encoding import decode_body_async
 from phiwall.enforce import Enforcer
 from phiwall.enforce import WebSocketTarget
@@ -81,6 +86,9 @@ class PhiWall(UploadFlows):
             remember=self.uploads.remember_verdict_soon,
         )
         self.replies = Replies()
+        # The pseudonym vault (in memory, with a TTL; see phiwall.deid.vault) and one lock per conversation.
+        self.vault: Vault = MemoryVault()
+        self.scope_locks = ScopeLocks()
 
     # -- options ------------------------------------------------------------------------------------------------
 
@@ -329,9 +337,43 @@ class PhiWall(UploadFlows):
         ):
             meta["learn"] = "chatgpt_register"
         inspect_as = _GRPC if meta["style"] == "grpc" else service
-        inspection = await self._inspect_or_answer(flow, service, self._request_data(flow), inspect_as)
+        req = self._request_data(flow)
+        if self.policy.deidentifies:
+            await self._inspect_deidentifying(flow, service, req, inspect_as, warned)
+            return
+        inspection = await self._inspect_or_answer(flow, service, req, inspect_as)
         if inspection is not None:
             self._apply(flow, service, inspection, extra_warn=warned)
+
+    async def _inspect_deidentifying(
+        self, flow: http.HTTPFlow, service: Service, req: RequestData, inspect_as: Service, warned: list[str]
+    ) -> None:
+        """Inspect under a policy that may de-identify: one request of a conversation at a time, with the
+        conversation's stand-ins, so the same person keeps the same stand-in in every turn. After a rewrite the
+        reply is restored from the vault (`phiwall.replies`)."""
+        assert self.policy is not None
+        who = req.who
+        scope = conversation_scope(who.user, who.client, service.name)
+        meta = flow.metadata[META]
+        meta["rewritable"] = True  # this flow's own body is what the pipeline judged (not an assembled upload)
+        async with self.scope_locks.hold(scope):
+            known = await self.vault.known(scope)
+            ctx_ = DeidContext(scope, tuple(known.items()), tuple(await self.vault.values(scope)))
+            inspection = await self._inspect_or_answer(flow, service, req, inspect_as, ctx_)
+            if inspection is None:
+                return
+            if inspection.deid is not None and inspection.deid.vault and ctx.options.phiwall_mode != "shadow":
+                held = await self.vault.add(scope, inspection.deid.vault)
+                if any(held.get(k) != s for k, s, _, _ in inspection.deid.vault):  # another replica was first
+                    self._answer_error(
+                        flow, service, "the conversation's stand-ins changed while this request was de-identified"
+                    )
+                    return
+            self._apply(flow, service, inspection, extra_warn=warned)
+            if meta.get("applied") == "deidentify":
+                meta["restore"] = await self.vault.originals(scope)
+                # The reply is rewritten as it streams: ask for it uncompressed, so chunks are text.
+                flow.request.headers["accept-encoding"] = "identity"
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         meta = flow.metadata.get(META)
@@ -509,11 +551,16 @@ class PhiWall(UploadFlows):
     # -- internals ----------------------------------------------------------------------------------------------
 
     async def _inspect_or_answer(
-        self, flow: http.HTTPFlow, service: Service, req: RequestData, inspect_as: Service
+        self,
+        flow: http.HTTPFlow,
+        service: Service,
+        req: RequestData,
+        inspect_as: Service,
+        deid: DeidContext | None = None,
     ) -> Inspection | None:
         """Run the pipeline; on a failure answer with the on_error verdict and return None."""
         try:
-            return await self._inspect(req, inspect_as)
+            return await self._inspect(req, inspect_as, deid)
         except InspectionTimeout as e:
             self._answer_error(flow, service, str(e), status=504)
         except PhiWallError as e:
@@ -523,13 +570,13 @@ class PhiWall(UploadFlows):
             self._answer_error(flow, service, f"internal inspection error ({type(e).__name__})", status=500)
         return None
 
-    async def _inspect(self, req: RequestData, service: Service) -> Inspection:
+    async def _inspect(self, req: RequestData, service: Service, deid: DeidContext | None = None) -> Inspection:
         assert self.source is not None and self.policy is not None
         timeout = self.policy.timeout_seconds
         if self.inline is not None:
-            return self.inline.inspect_request(req, service)
+            return self.inline.inspect_request(req, service, deid)
         assert self.pool is not None
-        return await self.pool.inspect(self.source, req, service.name, timeout)
+        return await self.pool.inspect(self.source, req, service.name, timeout, deid)
 
     async def _decoded(self, flow: http.HTTPFlow) -> bytes | None:
         """The request body with its Content-Encoding undone (bounded), or None when it cannot be decoded (the

@@ -117,10 +117,18 @@ class Enforcer:
         shadow = self._mode() == "shadow"
         verdict = d.verdict
         message = d.message
-        if verdict == Verdict.DEIDENTIFY and (inspection is None or inspection.rewritten is None):
-            # Fail closed: a de-identify verdict without a rewritten body must never forward the original.
+        if verdict == Verdict.DEIDENTIFY and (
+            inspection is None
+            or inspection.rewritten is None
+            or (websocket is None and not flow.metadata.get(META, {}).get("rewritable"))
+        ):
+            # Fail closed: a de-identify verdict without a rewritten body of this very request (an upload judged on
+            # its reassembled file cannot be rewritten chunk by chunk) must never forward the original.
             verdict = Verdict.BLOCK
-            message = message or "phiwall could not de-identify this request, so it was not sent."
+            message = (
+                f"phiwall blocked this request to {service.title}: the policy asks to de-identify it, but phiwall "
+                "cannot rewrite this kind of request. Remove the identifying details yourself and send it again."
+            )
         incident = uuid.uuid4().hex[:12]
         meta: dict[str, Any] | None = None
         if websocket is None:

@@ -78,7 +78,7 @@ class DeidReport:
     entity_counts: tuple[tuple[str, int], ...]
     parts: tuple[str, ...]  # audit_where() of every rewritten part
     operators: tuple[str, ...]
-    vault: tuple[tuple[str, str, str], ...] = ()  # (digest, stand-in, original), new in this request
+    vault: tuple[tuple[str, str, str, str], ...] = ()  # (digest, stand-in, original, entity), new in this request
     verified: bool = False  # the rewritten request was scanned again and nothing above threshold remained
 
     def audit(self) -> dict[str, Any]:

@@ -8,11 +8,15 @@ place for one). A de-identified request's reply gets the original values back in
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from mitmproxy import http
 
 from phiwall import actions
+from phiwall.deid.restore import Restorer
+from phiwall.deid.restore import SseRestorer
+from phiwall.deid.restore import restore_body
 
 log = logging.getLogger("phiwall")
 
@@ -27,25 +31,77 @@ class Replies:
         if meta.get("warn"):
             flow.response.headers["x-phiwall-verdict"] = "warn"
             flow.response.headers["x-phiwall-warning"] = header_safe(meta["warn"])
+        if meta.get("restore") is not None:
+            flow.response.headers["x-phiwall-verdict"] = "deidentify"
         if ctype.startswith("text/event-stream"):
             notice = None
             if meta.get("warn") and meta.get("endpoint") in ("chat.completions", "generateContent"):
                 notice = actions.sse_notice_event(meta.get("style", ""), actions.warning_text([meta["warn"]]))
-            if notice:
+            restorer = Restorer(meta.get("restore") or {})
+            if notice or restorer:
                 _reframe(flow)
-                flow.response.stream = actions.InjectFirst(notice)
+                stream: Callable[[bytes], bytes] = (
+                    SseRestorer(restorer, stream_format(meta.get("service", ""), meta.get("endpoint", "")))
+                    if restorer
+                    else _identity
+                )
+                flow.response.stream = _chain(actions.InjectFirst(notice), stream) if notice else stream
+                meta["restoring"] = bool(restorer)
             else:
                 flow.response.stream = True
 
     def body(self, flow: http.HTTPFlow, meta: dict[str, Any]) -> None:
-        """A whole (not streamed) reply: add the warning notice."""
+        """A whole (not streamed) reply: put the originals back, add the warning notice."""
         assert flow.response is not None
-        if not meta.get("warn") or flow.response.stream:
+        if flow.response.stream:
+            return
+        if meta.get("restore"):
+            try:
+                new = restore_body(flow.response.content or b"", Restorer(meta["restore"]))
+            except ValueError:  # a reply whose Content-Encoding cannot be undone: passed as it came
+                new = None
+            if new is not None:
+                flow.response.content = new
+        if not meta.get("warn"):
             return
         if "json" in flow.response.headers.get("content-type", ""):
             new = actions.add_warning_to_json(flow.response.content or b"", actions.warning_text([meta["warn"]]))
             if new is not None:
                 flow.response.content = new
+
+
+# Which stream format a service's reply uses, by (service, endpoint). The adapters know the request shapes; the
+# reply shapes they share are few enough to name here (docs/coverage.md says what each restores).
+_STREAMS = {
+    "anthropic_api": "anthropic",
+    "claude_web": "anthropic",
+    "gemini_api": "gemini",
+    "chatgpt_web": "chatgpt_web",
+}
+
+
+def stream_format(service: str, endpoint: str) -> str:
+    """The `phiwall.deid.restore` stream format of a reply: openai_chat, openai_responses, anthropic, gemini or
+    chatgpt_web (OpenAI-compatible endpoints of other services stream as OpenAI does)."""
+    if endpoint.startswith("responses"):
+        return "openai_responses"
+    if endpoint.startswith("chat.completions") or endpoint == "completions":
+        return "openai_chat"
+    return _STREAMS.get(service, "openai_chat")
+
+
+def _identity(chunk: bytes) -> bytes:
+    return chunk
+
+
+def _chain(first: Callable[[bytes], bytes], then: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
+    def run(chunk: bytes) -> bytes:
+        if not chunk:  # the end of the stream: both stages flush
+            head = first(b"")
+            return (then(head) if head else b"") + then(b"")
+        return then(first(chunk))
+
+    return run
 
 
 def _reframe(flow: http.HTTPFlow) -> None:

@@ -15,7 +15,7 @@ POLICIES = Path(__file__).parents[2] / "policies"
 
 
 def test_check_accepts_the_shipped_policies(capsys: pytest.CaptureFixture[str]) -> None:
-    files = [str(POLICIES / n) for n in ("default.yaml", "personal.yaml", "hospital.yaml")]
+    files = [str(POLICIES / n) for n in ("default.yaml", "personal.yaml", "hospital.yaml", "deidentify.yaml")]
     assert main(["policy", "check", *files]) == 0
     out = capsys.readouterr().out.splitlines()
     assert [line.split(": OK")[0] for line in out] == files
@@ -82,7 +82,7 @@ def test_policy_test_command_runs_the_shipped_cases_with_full_coverage(
     monkeypatch.setenv("PHIWALL_HOME", str(tmp_path / "home"))
     assert main(["policy", "test", "--json", str(POLICIES)]) == 0
     suites = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert sorted(s["policy"] for s in suites) == ["default", "hospital", "personal"]
+    assert sorted(s["policy"] for s in suites) == ["default", "deidentify", "hospital", "personal"]
     for s in suites:
         assert s["error"] is None and s["failed"] == [] and s["uncovered"] == [], s
         assert len(s["passed"]) >= 8

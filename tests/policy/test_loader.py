@@ -203,7 +203,7 @@ def test_schema_validates_shipped_policies_like_the_loader() -> None:
 
     root = Path(__file__).parents[2] / "policies"
     schema = json.loads((root / "policy.schema.json").read_text())
-    for name in ("default.yaml", "personal.yaml", "hospital.yaml"):
+    for name in ("default.yaml", "personal.yaml", "hospital.yaml", "deidentify.yaml"):
         jsonschema.validate(yaml.safe_load((root / name).read_text()), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"id": "x", "rulez": []}, schema)

@@ -20,7 +20,7 @@ def suites() -> dict[str, policytest.SuiteResult]:
 
 def test_every_shipped_policy_has_cases() -> None:
     shipped = {p.stem for p in POLICIES.glob("*.yaml")}
-    assert shipped == {"default", "personal", "hospital"}
+    assert shipped == {"default", "personal", "hospital", "deidentify"}
     assert {p.name[: -len(".cases.yaml")] for p in CASE_FILES} == shipped
 
 

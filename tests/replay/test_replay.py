@@ -135,8 +135,9 @@ def test_compare_lists_exactly_the_changed_requests(
     assert [r["compare"]["verdict"] for r in doc["requests"]] == [r["verdict"] for r in alone]
     changed = [r["index"] for r in doc["requests"] if r["verdict"] != r["compare"]["verdict"]]
     assert changed and [c["index"] for c in doc["compare"]["changes"]] == changed
-    # default blocks PHI text, personal only warns: every change is block -> warn on a text rule
-    assert {(c["verdict"], c["other_verdict"]) for c in doc["compare"]["changes"]} == {("block", "warn")}
+    # default blocks PHI text, personal de-identifies it: every change is block -> deidentify on a text rule
+    assert {(c["verdict"], c["other_verdict"]) for c in doc["compare"]["changes"]} == {("block", "deidentify")}
+    assert all("phi-text" in c["other_rule_ids"] for c in doc["compare"]["changes"])
     assert f"{len(changed)} requests change verdict" in table
     listed = [int(line.split()[0]) for line in table.split("requests change verdict", 1)[1].splitlines()[1:]]
     assert listed == changed

@@ -7,6 +7,7 @@ cannot be done raises `CannotDeidentify` with a reason the person can act on; th
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections import defaultdict
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from phiwall.deid.options import CannotDeidentify
 from phiwall.deid.options import DeidOptionSet
 from phiwall.deid.options import TextDeidOptions
+from phiwall.deid.text import RESTORABLE
 from phiwall.deid.text import Pseudonyms
 from phiwall.deid.text import deidentify_text
 from phiwall.deid.text import wants
@@ -35,6 +37,10 @@ class DeidContext:
 
     scope: str
     known: tuple[tuple[str, str], ...] = ()
+    # (entity, original) of every value the conversation already replaced: a later message that repeats one (the
+    # person pasting the restored reply back, a name the detector misses in a short sentence) gets the same
+    # stand-in although no detector fires on it there.
+    values: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +50,7 @@ class PlannedEdits:
     parts: tuple[str, ...]  # ids of rewritten parts
     operators: tuple[str, ...]
     inserted: tuple[str, ...]  # every replacement string written in
-    vault: tuple[tuple[str, str, str], ...]  # new (value key, stand-in, original), restorable operators only
+    vault: tuple[tuple[str, str, str, str], ...]  # new (value key, stand-in, original, entity), restorable only
 
 
 def plan_edits(
@@ -80,6 +86,7 @@ def plan_edits(
                 operators.append(opts.text.operator)
             else:
                 file_work.setdefault(part.id, opts)
+    _add_echoes(parts, text_work, context)
     edits: dict[str, str | bytes] = {}
     counts: Counter[str] = Counter()
     inserted: list[str] = []
@@ -109,6 +116,48 @@ def plan_edits(
         inserted=tuple(dict.fromkeys(inserted)),
         vault=restorable,
     )
+
+
+def _add_echoes(
+    parts: Sequence[Part],
+    text_work: dict[str, list[tuple[Finding, TextDeidOptions]]],
+    context: DeidContext | None,
+) -> None:
+    """Every other place a replaced value occurs (in any text part of this request, or known from earlier turns)
+    is replaced too, with the same options: a detector that finds "Margaret Okafor" in one message and misses
+    her in "Tell Margaret Okafor." must not leave the second one in clear text."""
+    values: dict[str, tuple[str, TextDeidOptions]] = {}
+    for pid, work in text_work.items():
+        text = next(p.text for p in parts if p.id == pid) or ""
+        for f, opts in work:
+            if opts.operator in RESTORABLE:
+                values.setdefault(text[f.start : f.end].casefold(), (f.entity, opts))
+    default = next((o for w in text_work.values() for _, o in w if o.operator in RESTORABLE), None)
+    for entity, original in context.values if context else ():
+        if default is not None or not text_work:
+            values.setdefault(original.casefold(), (entity, default or TextDeidOptions()))
+    values = {v: eo for v, eo in values.items() if len(v.strip()) >= 3}
+    if not values:
+        return
+    rx = re.compile(
+        r"(?<!\w)(?:" + "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)) + r")(?!\w)",
+        re.IGNORECASE,
+    )
+    for p in parts:
+        if p.kind != PartKind.TEXT or not p.text:
+            continue
+        work = text_work.get(p.id, [])
+        taken = [(f.start or 0, f.end or 0) for f, _ in work]
+        added = False
+        for m in rx.finditer(p.text):
+            if any(a < m.end() and m.start() < b for a, b in taken):
+                continue
+            entity, opts = values[m.group(0).casefold()]
+            work.append((Finding("deid-echo", entity, p.id, 1.0, m.start(), m.end()), opts))
+            taken.append((m.start(), m.end()))
+            added = True
+        if added:
+            text_work[p.id] = work
 
 
 def _deidentify_file(part: Part, opts: DeidOptionSet, keys: object | None) -> tuple[bytes, str]:

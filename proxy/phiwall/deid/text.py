@@ -84,7 +84,7 @@ class Pseudonyms:
 
     known: dict[str, str] = field(default_factory=dict)
     scope: str = ""  # conversation scope id (PHI-free): seeds the date shift of surrogates
-    new: list[tuple[str, str, str]] = field(default_factory=list)  # (digest, stand-in, original)
+    new: list[tuple[str, str, str, str]] = field(default_factory=list)  # (digest, stand-in, original, entity)
 
     def __post_init__(self) -> None:
         self._next: Counter[str] = Counter()
@@ -110,7 +110,7 @@ class Pseudonyms:
             new = f"[{lab}_{self._next[lab]}]"
         self.known[key] = new
         self._taken.add(new)
-        self.new.append((key, new, value))
+        self.new.append((key, new, value, entity))
         return new
 
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 DEFAULT_TTL = 12 * 3600  # a working day: long enough for a consultation, short enough not to accumulate
 MAX_SCOPES = 10_000  # memory vault: the least recently used conversations go first past this
 
-Entry = tuple[str, str, str]  # (value key, stand-in, original)
+Entry = tuple[str, str, str, str]  # (value key, stand-in, original, entity)
 
 
 class Vault(Protocol):
@@ -44,6 +44,9 @@ class Vault(Protocol):
 
     async def originals(self, scope: str) -> dict[str, str]:
         """stand-in → original, for restoring a reply."""
+
+    async def values(self, scope: str) -> list[tuple[str, str]]:
+        """(entity, original) of every value replaced in the conversation, for the worker's echo search."""
 
     async def add(self, scope: str, entries: Sequence[Entry]) -> dict[str, str]:
         """Store new entries (first writer wins per value key) and restart the TTL. Returns, for each entry's
@@ -66,6 +69,7 @@ class _Conversation:
     expires: float
     by_key: dict[str, str] = field(default_factory=dict)
     originals: dict[str, str] = field(default_factory=dict)
+    entities: dict[str, str] = field(default_factory=dict)  # stand-in → entity
 
 
 class MemoryVault:
@@ -94,6 +98,10 @@ class MemoryVault:
         c = self._get(scope)
         return dict(c.originals) if c else {}
 
+    async def values(self, scope: str) -> list[tuple[str, str]]:
+        c = self._get(scope)
+        return [(c.entities.get(s, "PERSON"), o) for s, o in c.originals.items()] if c else []
+
     async def add(self, scope: str, entries: Sequence[Entry]) -> dict[str, str]:
         c = self._get(scope)
         if c is None:
@@ -102,10 +110,11 @@ class MemoryVault:
                 self._data.popitem(last=False)
         c.expires = time.monotonic() + self.ttl
         held = {}
-        for key, stand_in, original in entries:
+        for key, stand_in, original, entity in entries:
             got = c.by_key.setdefault(key, stand_in)
             if got == stand_in:
                 c.originals.setdefault(stand_in, original)
+                c.entities.setdefault(stand_in, entity)
             held[key] = got
         return held
 
@@ -138,10 +147,11 @@ class StoreVault:
         raw = await self.store.hgetall(self._hash(scope))
         return {k[2:]: v.decode("utf-8") for k, v in raw.items() if k.startswith("k:")}
 
-    async def originals(self, scope: str) -> dict[str, str]:
+    async def _entries(self, scope: str) -> list[tuple[str, str, str]]:
+        """(stand-in, original, entity) of the conversation, decrypted."""
         raw = await self.store.hgetall(self._hash(scope))
         aead = self._aead()
-        out = {}
+        out = []
         for k, v in raw.items():
             if not k.startswith("k:"):
                 continue
@@ -153,18 +163,26 @@ class StoreVault:
                 plain = aead.decrypt(blob[:12], blob[12:], (scope + "\0" + stand_in).encode())  # type: ignore[attr-defined]
             except Exception:  # noqa: BLE001 - another secret's entry: not ours to restore
                 continue
-            out[stand_in] = plain.decode("utf-8")
+            entity, _, original = plain.decode("utf-8").partition("\0")
+            out.append((stand_in, original, entity))
         return out
+
+    async def originals(self, scope: str) -> dict[str, str]:
+        return {s: o for s, o, _ in await self._entries(scope)}
+
+    async def values(self, scope: str) -> list[tuple[str, str]]:
+        return [(e, o) for _, o, e in await self._entries(scope)]
 
     async def add(self, scope: str, entries: Sequence[Entry]) -> dict[str, str]:
         h = self._hash(scope)
         aead = self._aead()
         held = {}
-        for key, stand_in, original in entries:
+        for key, stand_in, original, entity in entries:
             won = await self.store.hsetnx(h, "k:" + key, stand_in.encode("utf-8"), self.ttl)
             if won:
                 nonce = os.urandom(12)
-                blob = nonce + aead.encrypt(nonce, original.encode("utf-8"), (scope + "\0" + stand_in).encode())  # type: ignore[attr-defined]
+                plain = (entity + "\0" + original).encode("utf-8")
+                blob = nonce + aead.encrypt(nonce, plain, (scope + "\0" + stand_in).encode())  # type: ignore[attr-defined]
                 await self.store.hset(h, {"s:" + digest.value_digest("deid/stand-in\0" + stand_in): blob}, self.ttl)
                 held[key] = stand_in
             else:

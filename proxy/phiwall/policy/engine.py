@@ -117,6 +117,8 @@ class Policy:
         self.max_body_bytes = m.defaults.max_body_bytes
         self.timeout_seconds = m.defaults.timeout_seconds
         self.rules: tuple[Rule, ...] = tuple(m.rules)
+        # Whether any rule can de-identify: requests then go through the pseudonym vault (phiwall.deid.vault).
+        self.deidentifies = any(r.action == "deidentify" for r in self.rules)
         self.exceptions: tuple[PolicyException, ...] = tuple(m.exceptions)
         self.thresholds: tuple[tuple[str, float], ...] = tuple(m.thresholds.items())
         self._nets: dict[str, IPv4Network | IPv6Network] = {}
