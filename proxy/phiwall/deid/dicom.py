@@ -117,6 +117,7 @@ _CLASS_UID_KEYWORDS: Final = frozenset(
     }
 )
 _STANDARD_UID_PREFIX: Final = "1.2.840.10008."
+_BULK: Final = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 # X/Z sequences that are Type 2 in the IODs that carry them: emptied (Z), not removed, to stay conformant.
 _TYPE2_SEQUENCES: Final = frozenset({"AcquisitionContextSequence"})
 
@@ -254,7 +255,8 @@ def deidentify_dicom(
     ds = read.dataset
     stats = Stats()
     with dicom_io.quiet_pydicom():
-        deny = _deny_list(ds)
+        # The pixel pass matches burned-in text against the header as it was; collected only when it will run.
+        deny = _deny_list(ds) if opts.clean_pixel_data and _has_pixels(ds) else []
         ctx = _context(ds, opts, keys, stats)
         clean_dataset(ds, ctx)
         _clean_meta(ds, ctx)
@@ -352,7 +354,7 @@ def _context(ds: Dataset, opts: DicomDeidOptions, keys: DeidKeys, stats: Stats) 
                 piece = piece.strip()
                 if len(piece) >= _SWEEP_MIN_LEN:
                     sweep[piece.casefold()] = None
-    avoid = {v.strip(" \x00").casefold() for e in ds if int(e.tag) in PROFILE for v in _values(e.value)}
+    avoid = {v.strip(" \x00").casefold() for t in ds.keys() if int(t) in PROFILE for v in _values(ds[t].value)}
     return _Ctx(opts, keys, letters, pseudonym, shift, tuple(sweep), frozenset(dates), frozenset(avoid), stats)
 
 
@@ -379,14 +381,17 @@ def clean_dataset(ds: Dataset, ctx: _Ctx, depth: int = 0) -> None:
         raise CannotDeidentify("nested", "the DICOM file nests sequences too deeply to be de-identified")
     stats = ctx.stats
     keep_private = _kept_private(ds, ctx)
-    for elem in list(ds):
-        tag = int(elem.tag)
+    for btag in list(ds.keys()):
+        tag = int(btag)
         group = tag >> 16
         if group % 2 == 1:
             if tag not in keep_private:
                 del ds[tag]
                 stats.private_removed += 1
             continue
+        if tag in _BULK:
+            continue  # pixel data is the pixel pass's; converting 5 MB here only costs time
+        elem = ds[tag]
         if group == 0x0002 or tag in (0x00280303, 0x00120062, 0x00120063, 0x00120064):
             continue  # File Meta and our own de-identification markers are set afterwards
         action = _action(tag, ctx)

@@ -69,10 +69,11 @@ def deidentify_image(
         )
     if getattr(img, "n_frames", 1) > 1:
         raise CannotDeidentify("unsupported_format", "animated images cannot be de-identified; send a still image")
-    try:
-        img.load()
-    except Exception:
-        raise CannotDeidentify("unparseable", "the image could not be decoded; it was not forwarded") from None
+    if opts.paint_text or opts.paint_faces or fmt == "HEIF" or not opts.strip_metadata:
+        try:
+            img.load()  # pixels are needed (OCR, faces, re-encoding); metadata-only removal does not decode them
+        except Exception:
+            raise CannotDeidentify("unparseable", "the image could not be decoded; it was not forwarded") from None
     if fmt == "WEBP":
         img.info["phiwall_webp_lossless"] = b"VP8L" in data[12:64]
     exif = img.getexif()
@@ -83,8 +84,9 @@ def deidentify_image(
     removed = _metadata_kinds(img, icc is not None and keep_icc is None)
     summary["metadata_removed"] = removed
 
-    upright = ImageOps.exif_transpose(img) if orientation != 1 else img
-    boxes = _boxes(upright, opts)
+    needs_pixels = opts.paint_text or opts.paint_faces
+    upright = ImageOps.exif_transpose(img) if orientation != 1 and (needs_pixels or fmt == "HEIF") else img
+    boxes = _boxes(upright, opts) if needs_pixels else []
     summary["regions_painted"] = len(boxes)
     if not boxes and fmt != "HEIF" and opts.strip_metadata:
         out = strip_metadata(data, fmt, orientation, keep_icc)
