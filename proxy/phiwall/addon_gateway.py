@@ -124,6 +124,7 @@ class Observability:
         self._t0 = time.monotonic()
         self._ready_logged = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._flows: dict[str, set[str]] = {}  # client connection id -> guarded flow ids in progress
 
     def load(self, loader: Loader) -> None:
         self.opts: Any = loader.master.options
@@ -138,6 +139,19 @@ class Observability:
         )
         loader.add_option(
             "phiwall_pac_proxy", str, "", "HOST:PORT that /proxy.pac sends guarded hosts to (default: this listener)."
+        )
+        loader.add_option(
+            "phiwall_queue_wait_ms",
+            int,
+            2000,
+            "How long a guarded request may wait for a free inspection worker before on_overload answers (503).",
+        )
+        loader.add_option("phiwall_max_queue", int, 64, "Guarded requests that may wait for a worker at once.")
+        loader.add_option(
+            "phiwall_max_inflight_bytes",
+            int,
+            512 * 1024 * 1024,
+            "Body bytes that may be waiting for or in inspection at once (memory bound over all requests).",
         )
         loader.add_option(
             "phiwall_syslog",
@@ -159,11 +173,50 @@ class Observability:
                 except (OSError, ValueError, KeyError) as e:
                     raise exceptions.OptionsError(f"Cannot use phiwall_syslog: {e}") from None
         self._wrap_audit()
+        self._pool_limits()
         self.metrics.bind(
             queue=lambda: float(getattr(self.wall.pool, "waiting", 0)),
             busy=lambda: float(self.wall.pool.busy()) if self.wall.pool is not None else 0.0,
             ready=lambda: 1.0 if self.not_ready() is None else 0.0,
         )
+
+    # -- capacity: overload answers, abandoned requests, pool limits -------------------------------------------
+
+    def _pool_limits(self) -> None:
+        pool = self.wall.pool
+        if pool is not None and hasattr(pool, "limits"):
+            pool.limits.max_wait = self.opts.phiwall_queue_wait_ms / 1000
+            pool.limits.max_queue = self.opts.phiwall_max_queue
+            pool.limits.max_inflight_bytes = self.opts.phiwall_max_inflight_bytes
+
+    def requestheaders(self, flow: Any) -> None:
+        if flow.metadata.get("phiwall") is not None:  # guarded: remember which client it belongs to
+            self._flows.setdefault(flow.client_conn.id, set()).add(flow.id)
+
+    def request(self, flow: Any) -> None:
+        """After PhiWall answered: an overload answer becomes 503 with Retry-After (on_overload: block)."""
+        pool = self.wall.pool
+        conn = self._flows.get(flow.client_conn.id)
+        if conn is not None:
+            conn.discard(flow.id)
+        if pool is None or flow.id not in getattr(pool, "overloaded", ()):
+            return
+        pool.overloaded.discard(flow.id)
+        self.metrics.overload.inc()
+        if flow.response is not None and flow.response.status_code in (403, 504):
+            flow.response.status_code = 503
+            flow.response.reason = "Service Unavailable"
+            flow.response.headers["retry-after"] = str(max(1, int(pool.limits.max_wait) + 1))
+
+    def client_disconnected(self, client: Any) -> None:
+        """The client went away: cancel the inspections of its requests still running or waiting. They are never
+        forwarded, so they are audited as abandoned, not as allowed."""
+        pool = self.wall.pool
+        for fid in self._flows.pop(client.id, set()):
+            if pool is not None and hasattr(pool, "cancel") and pool.cancel(fid):
+                self.metrics.abandoned.inc()
+                self.wall._emit({"event": "request_abandoned", "flow_id": fid, "applied": "none",
+                                 "reason": "the client disconnected before phiwall's verdict"})  # fmt: skip
 
     def _wrap_audit(self) -> None:
         """PhiWall (re)opens its audit sink in its own configure, which runs first: wrap whatever it has now."""
@@ -226,10 +279,12 @@ class Observability:
                         src.model.id if src else "?",
                         len(getattr(self.wall.pool, "_warming", ()) or ()),
                     )
+                if self.wall.pool is not None and hasattr(self.wall.pool, "heal"):
+                    self.wall.pool.heal()  # a worker that died while idle is replaced now, not at the next request
                 self.metrics.sessions.set(await self.wall.uploads.sessions_open())
             except Exception as e:  # noqa: BLE001 - a gauge must never stop the loop
                 log.debug("phiwall: metrics refresh failed: %s", safelog.crash(e))
-            await asyncio.sleep(0.5 if not self._ready_logged else 5.0)
+            await asyncio.sleep(0.5 if not self._ready_logged else 2.0)
 
     async def done(self) -> None:
         for t in self._tasks:

@@ -94,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
         help="shadow: inspect and audit what the policy would have done (verdict, rule ids), change nothing",
     )
     run.add_argument("--audit-file", help="JSON Lines audit file (default ~/.phiwall/audit.jsonl)")
-    run.add_argument("--workers", type=_count, default=2, help="inspection worker processes (default 2)")
+    run.add_argument("--workers", type=_count, help="inspection worker processes (default: one per CPU core)")
     _run_access_flags(run)
     run.set_defaults(func=cmd_run)
 
@@ -182,6 +182,14 @@ def _parser() -> argparse.ArgumentParser:
 # -- run --------------------------------------------------------------------------------------------------------
 
 
+def _cores() -> int:
+    """Inspection workers sized to the machine (phiwall.workers.default_workers, without importing the pipeline)."""
+    try:
+        return max(1, min(len(os.sched_getaffinity(0)), 16))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, min(os.cpu_count() or 2, 16))
+
+
 def _run_access_flags(run: argparse.ArgumentParser) -> None:
     """Who may use the proxy, who they are, and where it reports (phiwall.exposure, docs/deployment.md)."""
     from phiwall.exposure import OPEN_PROXY_FLAG
@@ -229,7 +237,7 @@ def mitmdump_args(args: argparse.Namespace, max_body: int) -> list[str]:
         "--set",
         f"phiwall_mode={args.mode}",
         "--set",
-        f"phiwall_workers={args.workers}",
+        f"phiwall_workers={args.workers or _cores()}",
     ]
     if args.policy:
         out += ["--set", f"phiwall_policy={Path(args.policy).resolve()}"]

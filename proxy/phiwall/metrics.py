@@ -61,6 +61,9 @@ class Metrics:
         self.overload = Counter(
             "phiwall_overload_rejections", "Guarded requests answered by on_overload (pool saturated).", registry=r
         )
+        self.abandoned = Counter(
+            "phiwall_abandoned_requests", "Inspections cancelled because the client went away.", registry=r
+        )
         self.errors = Counter(
             "phiwall_inspection_errors", "Requests that got on_error, by error kind.", ["kind"], registry=r
         )
@@ -100,8 +103,6 @@ class Metrics:
         ).inc()
         for rule in event.get("rule_ids") or ():
             self.rules.labels(service, _label(rule)).inc()
-            if rule == "on_overload":
-                self.overload.inc()
         if "on_error" in (event.get("rule_ids") or ()):
             self.errors.labels(_label(event.get("error_kind"), "error")).inc()
         lat = event.get("latency_ms")

@@ -77,14 +77,53 @@ def _warm(source: PolicySource) -> float:
 SMALL_BODY = 64 * 1024
 
 
+class InspectionOverload(InspectionTimeout):
+    """Every worker of the lane is busy and the request waited its bound (or the queue is full): the policy's
+    `on_overload` answers (default block, 503 with Retry-After). Never an unbounded queue."""
+
+    status = 503
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def default_workers() -> int:
+    """Inspection workers sized to the machine: one per usable core (the express worker comes on top)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 2
+    return max(1, min(cores, 16))
+
+
+@dataclass
+class PoolLimits:
+    """Back-pressure: how long a guarded request may wait for a worker, how many may wait, and how many body
+    bytes may be waiting or in inspection at once (memory in total; per request it is the policy's body limit)."""
+
+    max_wait: float = 2.0
+    max_queue: int = 64
+    max_inflight_bytes: int = 512 * 1024 * 1024
+
+
 @dataclass
 class _Worker:
     executor: ProcessPoolExecutor
     busy: int = 0
+    warm: Future[float] | None = None
+
+    def dead(self) -> bool:
+        """The executor broke (its process died) or its process is gone, while idle or not."""
+        if getattr(self.executor, "_broken", False):
+            return True
+        procs = list(getattr(self.executor, "_processes", {}).values())
+        return any(p.exitcode is not None for p in procs)
 
 
 class InspectorPool:
-    """Bounded concurrency (one task per worker, the rest queue), per-task time limit, self-healing workers.
+    """Bounded concurrency (one task per worker), bounded waiting, a time limit that starts when the request
+    arrives (queue wait included), and self-healing workers (a dead one is replaced on any path, busy or idle).
 
     Two lanes. `workers` general workers take any request. `express` extra workers take only requests of at most
     SMALL_BODY bytes: two large scans being OCRed would otherwise hold every general worker for seconds and
@@ -92,9 +131,10 @@ class InspectorPool:
     express worker, else a free general one, else waits for an express worker (small tasks free it soonest).
     """
 
-    def __init__(self, workers: int, secret: bytes, express: int = 1) -> None:
+    def __init__(self, workers: int, secret: bytes, express: int = 1, limits: PoolLimits | None = None) -> None:
         self.size = max(1, workers)
         self.secret = secret
+        self.limits = limits or PoolLimits()
         self._ctx = multiprocessing.get_context("spawn")  # never fork a process that runs an event loop
         self._lanes: dict[str, list[_Worker]] = {
             "general": [self._new_worker() for _ in range(self.size)],
@@ -102,8 +142,12 @@ class InspectorPool:
         }
         self._sems: dict[str, asyncio.Semaphore] = {}
         self._source: PolicySource | None = None
-        self._warming: list[Future[float]] = []
         self.waiting = 0  # guarded requests queued for a worker (the worker_queue_depth gauge)
+        self.inflight_bytes = 0
+        self.overloads = 0
+        self.replaced = 0
+        self.overloaded: set[str] = set()  # flow ids answered by on_overload (read once by the metrics addon)
+        self._tasks: dict[str, asyncio.Task[object]] = {}  # flow id -> the task inspecting it (to cancel)
 
     def _new_worker(self) -> _Worker:
         ex = ProcessPoolExecutor(max_workers=1, mp_context=self._ctx, initializer=_init_worker, initargs=(self.secret,))
@@ -112,23 +156,43 @@ class InspectorPool:
     def _all(self) -> list[_Worker]:
         return [w for lane in self._lanes.values() for w in lane]
 
+    @property
+    def _warming(self) -> list[Future[float]]:
+        return [w.warm for w in self._all() if w.warm is not None]
+
     def warm(self, source: PolicySource) -> None:
         """Start every worker and build its engines now, not on the first user's request."""
         self._source = source
-        self._warming = [w.executor.submit(_warm, source) for w in self._all()]
+        for w in self._all():
+            try:
+                w.warm = w.executor.submit(_warm, source)
+            except (BrokenExecutor, RuntimeError):
+                self._replace(w, "died before warm-up")
 
     def warm_state(self) -> str | None:
         """None once every worker has built its engines for the current policy; else why not (PHI-free)."""
-        pending = sum(1 for f in self._warming if not f.done())
+        self.heal()
+        warming = self._warming
+        pending = sum(1 for f in warming if not f.done())
         if pending:
-            return f"{pending} of {len(self._warming)} inspection workers still warming up"
-        failed = sum(1 for f in self._warming if f.cancelled() or f.exception() is not None)
+            return f"{pending} of {len(warming)} inspection workers still warming up"
+        failed = sum(1 for f in warming if f.cancelled() or f.exception() is not None)
         if failed:
             return f"{failed} inspection workers failed to start"
         return None
 
     def busy(self) -> int:
         return sum(w.busy for w in self._all())
+
+    def heal(self) -> int:
+        """Replace every idle worker whose process died (a crash between requests, the OOM killer): it would
+        otherwise break the next submit() and stay dead. Returns how many were replaced."""
+        n = 0
+        for w in self._all():
+            if w.busy == 0 and w.dead():
+                self._replace(w, "died while idle")
+                n += 1
+        return n
 
     def _sem(self, lane: str) -> asyncio.Semaphore:
         if lane not in self._sems:  # created on the event loop that uses it
@@ -142,6 +206,17 @@ class InspectorPool:
             return "express"
         return "general" if not self._sem("general").locked() else "express"
 
+    def _overload(self, req: RequestData, why: str) -> InspectionOverload:
+        self.overloads += 1
+        if req.flow_id:
+            self.overloaded.add(req.flow_id)
+            if len(self.overloaded) > 10_000:
+                self.overloaded.clear()
+        return InspectionOverload(
+            f"phiwall is busy inspecting other requests ({why}); try again in a few seconds",
+            retry_after=max(1, int(self.limits.max_wait) + 1),
+        )
+
     async def inspect(
         self,
         source: PolicySource,
@@ -150,36 +225,119 @@ class InspectorPool:
         timeout: float,
         deid: DeidContext | None = None,
     ) -> Inspection:
-        lane = self.lane_for(len(req.raw_body))
-        async with self._sem(lane):
-            w = min(self._lanes[lane], key=lambda x: x.busy)
-            w.busy += 1
+        task = asyncio.current_task()
+        if req.flow_id and task is not None:
+            self._tasks[req.flow_id] = task
+        try:
+            return await self._inspect_bounded(source, req, service, timeout, deid)
+        finally:
+            if req.flow_id:
+                self._tasks.pop(req.flow_id, None)
+
+    def cancel(self, flow_id: str) -> bool:
+        """Cancel the inspection of a request whose client went away (waiting or running: the worker is
+        replaced, so the abandoned work stops). True when there was one."""
+        task = self._tasks.pop(flow_id, None)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        return True
+
+    async def _inspect_bounded(
+        self,
+        source: PolicySource,
+        req: RequestData,
+        service: str | None,
+        timeout: float,
+        deid: DeidContext | None,
+    ) -> Inspection:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout  # the wait for a worker counts toward the policy's time limit
+        size = len(req.raw_body)
+        if self.inflight_bytes + size > self.limits.max_inflight_bytes and self.inflight_bytes > 0:
+            raise self._overload(req, "too many bytes waiting for inspection")
+        lane = self.lane_for(size)
+        sem = self._sem(lane)
+        if sem.locked():
+            if self.waiting >= self.limits.max_queue:
+                raise self._overload(req, "the inspection queue is full")
+            wait = min(self.limits.max_wait, max(0.0, deadline - loop.time()))
+            self.waiting += 1
+            try:
+                await asyncio.wait_for(sem.acquire(), wait)
+            except TimeoutError:
+                raise self._overload(req, f"no inspection worker free within {wait:g} s") from None
+            finally:
+                self.waiting -= 1
+        else:
+            await sem.acquire()
+        self.inflight_bytes += size
+        try:
+            return await self._run(lane, source, req, service, deid, deadline, timeout)
+        finally:
+            self.inflight_bytes -= size
+            sem.release()
+
+    async def _run(
+        self,
+        lane: str,
+        source: PolicySource,
+        req: RequestData,
+        service: str | None,
+        deid: DeidContext | None,
+        deadline: float,
+        timeout: float,
+    ) -> Inspection:
+        loop = asyncio.get_running_loop()
+        w = min(self._lanes[lane], key=lambda x: x.busy)
+        if w.dead():
+            w = self._replace(w, "found dead")
+        w.busy += 1
+        try:
             try:
                 fut = w.executor.submit(_inspect, source, req, service, deid)
-                try:
-                    return await asyncio.wait_for(asyncio.wrap_future(fut), timeout)
-                except TimeoutError:
-                    self._replace(w)
-                    raise InspectionTimeout(f"inspection took longer than the policy's {timeout:g} s limit") from None
-                except BrokenExecutor:
-                    self._replace(w)
-                    raise InspectionTimeout("the inspection worker stopped unexpectedly") from None
-            finally:
+            except (BrokenExecutor, RuntimeError):  # died while idle, between heal() and now
                 w.busy -= 1
+                w = self._replace(w, "died while idle")
+                w.busy += 1
+                fut = w.executor.submit(_inspect, source, req, service, deid)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                fut.cancel()
+                raise InspectionTimeout(f"inspection took longer than the policy's {timeout:g} s limit")
+            try:
+                return await asyncio.wait_for(asyncio.wrap_future(fut), remaining)
+            except TimeoutError:
+                self._replace(w, "ran past the time limit")
+                raise InspectionTimeout(f"inspection took longer than the policy's {timeout:g} s limit") from None
+            except BrokenExecutor:
+                self._replace(w, "stopped mid-task")
+                raise InspectionTimeout("the inspection worker stopped unexpectedly") from None
+            except asyncio.CancelledError:
+                # The request's task was cancelled (the client went away, the proxy is stopping): stop the work
+                # too, so an abandoned request does not hold a worker for its whole time limit.
+                if not fut.done():
+                    self._replace(w, "abandoned by its request")
+                raise
+        finally:
+            w.busy = max(0, w.busy - 1)
 
-    def _replace(self, w: _Worker) -> None:
-        """Kill a stuck worker and start a fresh one in its place."""
+    def _replace(self, w: _Worker, why: str = "after a timeout or crash") -> _Worker:
+        """Kill a worker and start a fresh one in its place (its warm-up starts at once)."""
         lane = next((ws for ws in self._lanes.values() if w in ws), None)
-        if lane is None:
-            return
         procs = list(getattr(w.executor, "_processes", {}).values())  # no public API to kill a running task
         for p in procs:
-            p.kill()
+            if p.exitcode is None:
+                p.kill()
         w.executor.shutdown(wait=False, cancel_futures=True)
-        lane[lane.index(w)] = new = self._new_worker()
+        new = self._new_worker()
+        if lane is not None:
+            lane[lane.index(w)] = new
         if self._source is not None:
-            new.executor.submit(_warm, self._source)
-        log.warning("phiwall: replaced an inspection worker after a timeout or crash")
+            new.warm = new.executor.submit(_warm, self._source)
+        self.replaced += 1
+        log.warning("phiwall: replaced an inspection worker (%s)", why)
+        return new
 
     def close(self) -> None:
         for w in self._all():

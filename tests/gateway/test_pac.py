@@ -9,6 +9,7 @@ import subprocess
 from phiwall.extractors import SERVICES
 from phiwall.pac import guarded_hosts
 from phiwall.pac import pac_file
+
 from tests.gateway.conftest import phiwall_cmd
 from tests.support.proxy import REPO
 
