@@ -199,3 +199,193 @@ class FakeUpstream:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+# -- echo answers for the de-identification tests -----------------------------------------------------------------
+# The fake model answers about the stand-ins it received, so a test can see (1) that only stand-ins arrived and (2)
+# that the proxy put the originals back. Streams send 3 characters per event: every stand-in is cut across events.
+
+STAND_IN = re.compile(r"\[[A-Z_]+_\d+\]")
+
+
+def echo_text(text: str) -> str:
+    found = list(dict.fromkeys(STAND_IN.findall(text)))
+    if not found:
+        return "No stand-ins arrived."
+    return f"About {found[0]}: " + ", ".join(found) + f". Follow up with {found[0]} next week."
+
+
+def _last_user_text(body: Any) -> str:
+    """The text of everything the client sent (all turns), as one string."""
+    return json.dumps(body, ensure_ascii=False)
+
+
+def pieces(text: str, n: int = 3) -> list[str]:
+    return [text[i : i + n] for i in range(0, len(text), n)]
+
+
+def _sse(events: list[Any], *, named: bool = False, done: bool = False) -> tuple[int, dict[str, str], bytes]:
+    out = b""
+    for e in events:
+        if named:
+            out += b"event: " + e["type"].encode() + b"\n"
+        out += b"data: " + json.dumps(e).encode() + b"\n\n"
+    if done:
+        out += b"data: [DONE]\n\n"
+    return 200, {"content-type": "text/event-stream"}, out
+
+
+def echo_openai_chat(req: Recorded) -> tuple[int, dict[str, str], bytes]:
+    body = req.json()
+    answer = echo_text(_last_user_text(body.get("messages")))
+    base = {"id": "chatcmpl-echo", "object": "chat.completion.chunk", "created": 0, "model": "gpt-4o"}
+    if body.get("stream"):
+        events = [
+            {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": p}, "finish_reason": None}]}
+            for p in pieces(answer)
+        ]
+        events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        return _sse(events, done=True)
+    return _json(
+        {
+            "id": "chatcmpl-echo",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "gpt-4o",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
+        }
+    )
+
+
+def _response_obj(answer: str, status: str = "completed") -> dict[str, Any]:
+    return {
+        "id": "resp_echo",
+        "object": "response",
+        "created_at": 0,
+        "model": "gpt-4o",
+        "status": status,
+        "output": [
+            {
+                "type": "message",
+                "id": "msg_echo",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": answer, "annotations": []}],
+            }
+        ]
+        if answer
+        else [],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+    }
+
+
+def echo_openai_responses(req: Recorded) -> tuple[int, dict[str, str], bytes]:
+    body = req.json()
+    answer = echo_text(_last_user_text(body.get("input")))
+    if not body.get("stream"):
+        return _json(_response_obj(answer))
+    n = iter(range(1000))
+    item = {"type": "message", "id": "msg_echo", "role": "assistant", "status": "in_progress", "content": []}
+    events: list[Any] = [
+        {"type": "response.created", "sequence_number": next(n), "response": _response_obj("", "in_progress")},
+        {"type": "response.output_item.added", "sequence_number": next(n), "output_index": 0, "item": item},
+        {
+            "type": "response.content_part.added",
+            "sequence_number": next(n),
+            "item_id": "msg_echo",
+            "output_index": 0,
+            "content_index": 0,
+            "part": {"type": "output_text", "text": "", "annotations": []},
+        },
+    ]
+    for p in pieces(answer):
+        events.append(
+            {
+                "type": "response.output_text.delta",
+                "sequence_number": next(n),
+                "item_id": "msg_echo",
+                "output_index": 0,
+                "content_index": 0,
+                "delta": p,
+                "logprobs": [],
+            }
+        )
+    events += [
+        {
+            "type": "response.output_text.done",
+            "sequence_number": next(n),
+            "item_id": "msg_echo",
+            "output_index": 0,
+            "content_index": 0,
+            "text": answer,
+            "logprobs": [],
+        },
+        {"type": "response.completed", "sequence_number": next(n), "response": _response_obj(answer)},
+    ]
+    return _sse(events, named=True)
+
+
+def echo_anthropic(req: Recorded) -> tuple[int, dict[str, str], bytes]:
+    body = req.json()
+    answer = echo_text(_last_user_text(body.get("messages")))
+    msg = {
+        "id": "msg_echo",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-fake",
+        "content": [{"type": "text", "text": answer}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 1, "output_tokens": 2},
+    }
+    if not body.get("stream"):
+        return _json(msg)
+    events: list[Any] = [
+        {"type": "message_start", "message": {**msg, "content": [], "stop_reason": None}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    ]
+    events += [
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}} for p in pieces(answer)
+    ]
+    events += [
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 2},
+        },
+        {"type": "message_stop"},
+    ]
+    return _sse(events, named=True)
+
+
+def echo_gemini(req: Recorded) -> tuple[int, dict[str, str], bytes]:
+    body = req.json()
+    answer = echo_text(_last_user_text(body.get("contents")))
+
+    def chunk(text: str, final: bool) -> dict[str, Any]:
+        cand: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
+        if final:
+            cand["finishReason"] = "STOP"
+        return {"candidates": [cand], "modelVersion": "gemini-fake"}
+
+    if ":streamGenerateContent" in req.path:
+        ps = pieces(answer)
+        return _sse([chunk(p, i == len(ps) - 1) for i, p in enumerate(ps)])
+    return _json(chunk(answer, True))
+
+
+def route_echo(up: FakeUpstream) -> None:
+    """Answer chats on every API with `echo_text` (call in a test; `FakeUpstream.clear` does not undo it)."""
+    up.route("POST", r"/v1/chat/completions$", echo_openai_chat)
+    up.route("POST", r"/v1/responses$", echo_openai_responses)
+    up.route("POST", r"/v1/messages$", echo_anthropic)
+    up.route("POST", r":(?:stream)?[gG]enerateContent$", echo_gemini)
+
+
+def unroute_echo(up: FakeUpstream) -> None:
+    echoes = {echo_openai_chat, echo_openai_responses, echo_anthropic, echo_gemini}
+    up.routes[:] = [r for r in up.routes if r[2] not in echoes]
