@@ -178,7 +178,8 @@ def _write_painted(ds: Dataset, per_frame: list[list[Box]], opts: DicomDeidOptio
                 ds.PhotometricInterpretation = "YBR_RCT"
         except Exception:  # no encoder for this layout: Explicit VR Little Endian is always readable
             ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.BurnedInAnnotation = "NO" if opts.paint_all_text else ds.get("BurnedInAnnotation", "NO")
+    if opts.paint_all_text:  # every text line is gone; with PHI-only painting the claim would not hold
+        ds.BurnedInAnnotation = "NO"
 
 
 def _set_native(ds: Dataset, arr: np.ndarray) -> None:
