@@ -432,6 +432,56 @@ class Multipart(Step):
         return body[:a] + data + body[b:]
 
 
+_FILENAME = re.compile(rb'(;\s*filename=)(?:"((?:[^"\\\r\n]|\\.)*)"|([^;\r\n]*))', re.IGNORECASE)
+_FILENAME_STAR = re.compile(rb"(;\s*filename\*=)([^;\r\n]*)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class MultipartFilename(Step):
+    """The `filename` parameter of the index-th part's Content-Disposition header (a file name often names the
+    patient: "Okafor_Margaret_CT.dcm"). Written as a quoted string; an RFC 5987 `filename*` is rewritten too, so
+    no copy of the old name stays in the header."""
+
+    index: int
+    boundary: str
+
+    def label(self) -> str:
+        return "MultipartFilename"
+
+    def _header(self, body: bytes) -> tuple[int, int]:
+        try:
+            spans = multipart_spans(body, self.boundary)
+        except ValueError:
+            raise _stale(self, "not multipart") from None
+        if self.index >= len(spans):
+            raise _stale(self, "part missing")
+        start, data_start, _ = spans[self.index]
+        return start, data_start - 4
+
+    def read(self, outer: Value) -> Value:
+        body = _bytes(self, outer)
+        a, b = self._header(body)
+        m = _FILENAME.search(body, a, b)
+        if m is None:
+            raise _stale(self, "no filename")
+        raw = m.group(2) if m.group(2) is not None else m.group(3)
+        return re.sub(rb"\\(.)", rb"\1", raw).decode("utf-8", errors="replace")
+
+    def write(self, outer: Value, inner: Value) -> Value:
+        if not isinstance(inner, str) or any(ch in inner for ch in "\r\n"):
+            raise RewriteError("bad_edit", "a file name takes one line of text")
+        body = _bytes(self, outer)
+        a, b = self._header(body)
+        head = body[a:b]
+        quoted = inner.replace("\\", "\\\\").replace('"', '\\"').encode("utf-8")
+        head, n = _FILENAME.subn(lambda m: m.group(1) + b'"' + quoted + b'"', head, count=1)
+        if n == 0:
+            raise _stale(self, "no filename")
+        star = b"UTF-8''" + quote_from_bytes(inner.encode("utf-8"), safe="").encode("ascii")
+        head = _FILENAME_STAR.sub(lambda m: m.group(1) + star, head, count=1)
+        return body[:a] + head + body[b:]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # JSON Lines
 

@@ -28,6 +28,7 @@ from phiwall.locators import FormKey
 from phiwall.locators import Json
 from phiwall.locators import Jsonl
 from phiwall.locators import Multipart
+from phiwall.locators import MultipartFilename
 from phiwall.locators import NotRewritable
 from phiwall.locators import Percent
 from phiwall.locators import RewriteError
@@ -48,6 +49,7 @@ ALL_STEPS = [
     Form("f.req", 3),
     FormKey(0),
     Multipart(2, "----b"),
+    MultipartFilename(1, "----b"),
     Jsonl(7),
     Utf8(lossy=True),
     DataUrl(),
@@ -178,6 +180,17 @@ def test_multipart_part_body_is_spliced_between_its_own_headers() -> None:
     with pytest.raises(RewriteError) as e:
         step.write(body, b"evil\r\n--XyZ\r\nContent-Disposition: form-data; name=x\r\n\r\n")
     assert e.value.code == "boundary_collision"
+
+
+def test_multipart_filename_is_renamed_in_its_header_only() -> None:
+    body, _ = multipart([("file", 'Okafor \\"Margaret\\" CT.dcm', "application/dicom", b"DATA")], boundary="XyZ")
+    body = body.replace(b'.dcm"', b".dcm\"; filename*=UTF-8''Okafor%20Margaret.dcm")
+    step = MultipartFilename(0, "XyZ")
+    assert step.read(body) == 'Okafor "Margaret" CT.dcm'
+    out = step.write(body, "scan-1.dcm")
+    assert b"Okafor" not in out and step.read(out) == "scan-1.dcm"
+    assert Multipart(0, "XyZ").read(out) == b"DATA"
+    assert b"filename*=UTF-8''scan-1.dcm" in out
 
 
 @pytest.mark.parametrize("nl", [b"\n", b"\r\n"])
