@@ -296,7 +296,7 @@ def write_doc(s: dict[str, Any]) -> None:
         ("retention: study/series structure (file pairs sharing or not sharing a UID)",
          f"{s['structure_kept']}/{s['structure_pairs']}"),
         ("retention: pixels outside painted regions unchanged", f"{s['pixels_outside_kept']}/{s['files_with_pixels']}"),
-        ("burned-in ground truth (presidio items 0-3): boxes whose text OCR still reads",
+        ("burned-in ground truth (presidio item 0 as DICOM and PNG, item 3 as PNG): boxes OCR still reads",
          f"{s['gt_text_left']}/{s['gt_boxes']}"),
     ]  # fmt: skip
     table = "\n".join(["| score | result |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
@@ -307,7 +307,7 @@ Data) on the {s["files"]} DICOM files of `../shared/corpus/dicom`; method in the
 
 {table}
 
-Exit status of the run: {s["exit_status"]} (0: nothing refused). Files with a leftover value (keywords only):
+Exit status of the run: {s["exit_status"]} (0 means nothing refused). Files with a leftover value (keywords only):
 {", ".join(f"{k} ({', '.join(v)})" for k, v in s["leftover_keywords"].items()) or "none"}.
 """
     if head in text:
