@@ -126,8 +126,10 @@ class Enforcer:
             # its reassembled file cannot be rewritten chunk by chunk) must never forward the original.
             verdict = Verdict.BLOCK
             message = (
-                f"phiwall blocked this request to {service.title}: the policy asks to de-identify it, but phiwall "
-                "cannot rewrite this kind of request. Remove the identifying details yourself and send it again."
+                f"phiwall blocked this request to {service.title}: the policy asks to de-identify it, but this upload "
+                "was registered with the service (its size, or its first part) before its bytes were sent, so a "
+                "de-identified file cannot take its place. Remove the identifying details yourself, or send the "
+                "file in a single request (for example as a message attachment), and try again."
             )
         incident = uuid.uuid4().hex[:12]
         meta: dict[str, Any] | None = None

@@ -68,8 +68,8 @@ _DEFAULT_MESSAGES = {
         "It was sent; avoid sharing health information with chatbots."
     ),
     "deidentify": (
-        "phiwall de-identified this request to {service}: {found} replaced before it was sent (rule {rule}); "
-        "the reply shows the original values again."
+        "phiwall de-identified this request to {service} before it was sent: {found} (rule {rule}). Names and "
+        "numbers in the reply are shown as you wrote them."
     ),
     "allow": "allowed by rule {rule}",
 }
