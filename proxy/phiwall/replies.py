@@ -7,6 +7,7 @@ place for one). A de-identified request's reply gets the original values back in
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -14,9 +15,12 @@ from typing import Any
 from mitmproxy import http
 
 from phiwall import actions
+from phiwall import notices
 from phiwall.deid.restore import Restorer
 from phiwall.deid.restore import SseRestorer
 from phiwall.deid.restore import restore_body
+from phiwall.encoding import decode_body
+from phiwall.errors import PhiWallError
 
 log = logging.getLogger("phiwall")
 
@@ -33,19 +37,23 @@ class Replies:
             flow.response.headers["x-phiwall-warning"] = header_safe(meta["warn"])
         if meta.get("restore") is not None:
             flow.response.headers["x-phiwall-verdict"] = "deidentify"
+        if meta.get("warn"):  # a reply the client asked to be JSON or a tool call has no room for a notice
+            meta["structured"] = notices.structured_request(_request_body(flow))
         if ctype.startswith("text/event-stream"):
-            notice = None
-            if meta.get("warn") and meta.get("endpoint") in ("chat.completions", "generateContent"):
-                notice = actions.sse_notice_event(meta.get("style", ""), actions.warning_text([meta["warn"]]))
+            notice: Callable[[bytes], bytes] | None = None
+            fmt = stream_format(meta.get("service", ""), meta.get("endpoint", ""))
+            if meta.get("warn") and not meta.get("structured"):
+                text = actions.warning_text([meta["warn"]])
+                if meta.get("endpoint") in ("chat.completions", "generateContent"):
+                    event = actions.sse_notice_event(meta.get("style", ""), text)
+                    notice = actions.InjectFirst(event) if event else None
+                elif fmt in ("openai_responses", "anthropic"):
+                    notice = notices.SseNotice(text, fmt)
             restorer = Restorer(meta.get("restore") or {})
             if notice or restorer:
                 _reframe(flow)
-                stream: Callable[[bytes], bytes] = (
-                    SseRestorer(restorer, stream_format(meta.get("service", ""), meta.get("endpoint", "")))
-                    if restorer
-                    else _identity
-                )
-                flow.response.stream = _chain(actions.InjectFirst(notice), stream) if notice else stream
+                stream: Callable[[bytes], bytes] = SseRestorer(restorer, fmt) if restorer else _identity
+                flow.response.stream = _chain(notice, stream) if notice else stream
                 meta["restoring"] = bool(restorer)
             else:
                 flow.response.stream = True
@@ -62,10 +70,13 @@ class Replies:
                 new = None
             if new is not None:
                 flow.response.content = new
-        if not meta.get("warn"):
+        if not meta.get("warn") or meta.get("structured"):
             return
         if "json" in flow.response.headers.get("content-type", ""):
-            new = actions.add_warning_to_json(flow.response.content or b"", actions.warning_text([meta["warn"]]))
+            content = flow.response.content or b""
+            if notices.structured_reply(json_or_none(content)):
+                return
+            new = actions.add_warning_to_json(content, actions.warning_text([meta["warn"]]))
             if new is not None:
                 flow.response.content = new
 
@@ -111,6 +122,25 @@ def _reframe(flow: http.HTTPFlow) -> None:
         del flow.response.headers["content-length"]
         if not flow.response.is_http2 and not flow.response.is_http3:
             flow.response.headers["transfer-encoding"] = "chunked"
+
+
+def _request_body(flow: http.HTTPFlow) -> bytes | None:
+    """The request body as the service got it, decoded (bounded); None when it cannot be read."""
+    raw = flow.request.raw_content
+    ce = flow.request.headers.get("content-encoding", "")
+    if not raw or not ce:
+        return raw
+    try:
+        return decode_body(raw, ce, 64 * 1024 * 1024)
+    except PhiWallError:
+        return None
+
+
+def json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
 
 
 def header_safe(text: str) -> str:
