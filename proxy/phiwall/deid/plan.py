@@ -90,7 +90,8 @@ def plan_edits(
     edits: dict[str, str | bytes] = {}
     counts: Counter[str] = Counter()
     inserted: list[str] = []
-    for pid, work in text_work.items():
+    order = {p.id: i for i, p in enumerate(parts)}
+    for pid, work in sorted(text_work.items(), key=lambda kv: order.get(kv[0], 0)):  # stand-ins in reading order
         part = by_id[pid]
         assert part.text is not None
         e = deidentify_text(part.text, work, pseudonyms, part_id=pid)

@@ -276,9 +276,13 @@ class SseRestorer:
                 continue
             text = ch.flush()
             doc, lines, _ = self.last_event[key]
-            fresh = copy.deepcopy(doc)
-            for k, holder, field_, _src in self.find(fresh):
-                holder[field_] = text if k == key else ""
+            if isinstance(self.find, _ChatGPTPath):
+                # JSON-patch deltas are relative to the last path: the carried text names its own.
+                fresh: Any = {"p": key[1], "o": "append", "v": text}
+            else:
+                fresh = copy.deepcopy(doc)
+                for k, holder, field_, _src in self.find(fresh):
+                    holder[field_] = text if k == key else ""
             data_idx = [i for i, ln in enumerate(lines) if ln.startswith(b"data:")]
             yield self._render(lines, data_idx, fresh) + (sep or b"\n\n")
 

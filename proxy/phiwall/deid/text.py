@@ -218,6 +218,10 @@ def deidentify_text(
             operators[kind] = _operator(f.entity, opts, pseudonyms, inserted)
     if not results:
         return TextEdit(part_id, text, (), ())
+    # Number stand-ins in reading order (presidio applies operators from the end of the text backwards).
+    for f, opts in sorted(findings, key=lambda fo: fo[0].start or 0):
+        if opts.operator in RESTORABLE:
+            pseudonyms.stand_in(f.entity, text[f.start : f.end], opts.operator)
     out = _engine().anonymize(text, results, operators)
     return TextEdit(part_id, out.text, tuple(sorted(counts.items())), tuple(dict.fromkeys(inserted)))
 
