@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,3 +104,20 @@ def test_unsupported_and_broken_images_are_refused() -> None:
         with pytest.raises(CannotDeidentify) as e:
             deidentify_image(data, NO_OCR, keys())
         assert e.value.code == code
+
+
+HOPPER = (
+    Path(__file__).resolve().parents[3].parent / "shared" / "corpus" / "nonmedical_images" / "pillow" / "hopper.png"
+)
+
+
+@pytest.mark.skipif(not HOPPER.is_file(), reason=f"shared corpus not found at {HOPPER.parent}")
+def test_faces_are_painted_only_when_asked() -> None:
+    data = HOPPER.read_bytes()  # a portrait (evaluation only, never tuned on)
+    assert deidentify_image(data, NO_OCR, keys()).summary["regions_painted"] == 0
+    res = deidentify_image(data, ImageDeidOptions(paint_text=False, paint_faces=True), keys())
+    assert res.summary["regions_painted"] == 1
+    before = np.asarray(Image.open(io.BytesIO(data)).convert("L"))
+    after = np.asarray(Image.open(io.BytesIO(res.data)).convert("L"))
+    h, w = before.shape
+    assert (after[h // 3 : h // 2, w // 3 : w * 2 // 3] == 0).all()  # the middle of the face is black
