@@ -117,7 +117,7 @@ class PartCollector:
     def _filled(self, locator: Locator) -> Locator:
         # A locator an adapter built by hand for a JSON string (Anthropic `source.data`, the claude.ai prompt)
         # gets its chain from the current document; every other place is given its chain by the code that found it.
-        if locator.steps or locator.encoding not in ("utf8", "raw"):
+        if locator.steps or locator.encoding != "utf8":
             return locator
         if locator.container in ("json", "websocket") or (locator.container == "form" and self.doc[0]):
             return replace(locator, steps=self.json_steps(locator.path))
