@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from typing import Protocol
 
+from phiwall import safelog
 from phiwall.pipeline import Inspection
 
 
@@ -166,7 +167,8 @@ def build_event(
     reason: str | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Assemble an audit record. `path` is reduced to its path component (no query string)."""
+    """Assemble an audit record. `path` is reduced to its path component (no query string), and a segment the
+    user chose (`/v1/chat/completions/<patient name>`) to a keyed digest (`safelog.safe_url_path`)."""
     ev: dict[str, Any] = {
         "ts": iso_now(),
         "event": "inspection",
@@ -176,7 +178,7 @@ def build_event(
         "user": user,
         "host": host,
         "method": method,
-        "path": path.split("?", 1)[0],
+        "path": safelog.safe_url_path(path),  # no query; segments no endpoint table names are digested
         "mode": mode,
         "verdict": verdict,
         "applied": applied,

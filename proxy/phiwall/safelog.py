@@ -13,6 +13,7 @@ to stderr, which `phiwall run` sends to the same place as mitmproxy's log.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import traceback
 from types import TracebackType
@@ -112,3 +113,109 @@ def traffic_logging_refusal(extra: list[str]) -> str | None:
         "file or the log.\n  For synthetic test traffic only, allow it explicitly:\n"
         "    phiwall run -- --set phiwall_unsafe_logging=true " + " ".join(extra)
     )
+
+
+# -- URL paths in audit events ------------------------------------------------------------------------------------
+
+_ID_LIKE = re.compile(r"(?=[A-Za-z0-9._~-]*[0-9])(?=[A-Za-z0-9._~-]*[A-Za-z])[A-Za-z0-9._~-]{2,128}")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]+")
+_vocabulary: frozenset[str] | None = None
+# REST words the endpoint tables need not name (GETs phiwall does not inspect still reach the audit file).
+_GENERIC_WORDS = frozenset(
+    "api backend anon content contents download downloads upload uploads status result results stream public "
+    "private user users me session sessions list search health metadata".split()
+)
+_VERSION = re.compile(r"v\d+(?:(?:alpha|beta)\d*)?", re.IGNORECASE)
+
+
+def _path_vocabulary() -> frozenset[str]:
+    """Every literal word in the services' endpoint patterns (`v1`, `chat`, `completions`, `backend-api`,
+    `generateContent`, `xai_api`...): what a URL path may say in an audit event without a digest."""
+    global _vocabulary
+    if _vocabulary is None:
+        import importlib
+        import pkgutil
+
+        import phiwall.extractors as ex
+
+        words: set[str] = set()
+        for m in pkgutil.iter_modules(ex.__path__):
+            mod = importlib.import_module(f"phiwall.extractors.{m.name}")
+            for value in vars(mod).values():
+                rows = value if isinstance(value, tuple) else (value.values() if isinstance(value, dict) else ())
+                for row in rows:
+                    pattern = getattr(getattr(row, "path", None), "pattern", None)
+                    if isinstance(pattern, str):
+                        words.update(_WORD.findall(re.sub(r"\\[a-zA-Z]", " ", pattern)))
+                if isinstance(value, dict):
+                    for k in value:
+                        if isinstance(k, str) and k.startswith("/"):
+                            words.update(_WORD.findall(k))
+        for svc in ex.SERVICES:
+            if svc.inspect_paths:
+                words.update(_WORD.findall(re.sub(r"\\[a-zA-Z]", " ", svc.inspect_paths)))
+        pieces = {p.lower() for w in words for p in re.split(r"[-_.]", w) if p}
+        pieces |= {p[:-1] for p in pieces if p.endswith("s")} | {p + "s" for p in pieces}
+        _vocabulary = frozenset(pieces | _GENERIC_WORDS)
+    return _vocabulary
+
+
+def _safe_token(token: str) -> str:
+    from urllib.parse import unquote
+
+    from phiwall.digest import value_digest
+
+    plain = unquote(token)
+    if not plain or _UUID.fullmatch(plain) or _VERSION.fullmatch(plain):
+        return token
+    words = [w.lower() for w in re.split(r"[-_.]", plain) if w]
+    if words and all(w in _path_vocabulary() for w in words):
+        return token
+    if _ID_LIKE.fullmatch(plain) and not plain.isdigit():
+        return token  # a machine id (file-abc123, gpt-4o, gemini-2.0-flash): letters and digits together
+    return "~" + value_digest(plain)[:8]
+
+
+def safe_url_path(path: str) -> str:
+    """The path of a request URL without its query, with every segment phiwall's endpoint tables do not name and
+    that is not a machine id replaced by a keyed digest: `/v1/chat/completions/Zebulon%20Quibbleworth` becomes
+    `/v1/chat/completions/~1a2b3c4d`. Numbers alone are digested too (an MRN in a path)."""
+    out = []
+    for seg in path.split("?", 1)[0].split("/"):
+        out.append(":".join(_safe_token(t) for t in seg.split(":")))
+    return "/".join(out)
+
+
+# -- mitmproxy's own log records ---------------------------------------------------------------------------------
+
+# A Python bytes literal as repr() writes it: mitmproxy quotes what a client or server sent ("Bad HTTP request
+# line: b'POST /v1/chat/<name> ...'", "Client closed connection before completing request headers: b'<body>'").
+_BYTES_REPR = re.compile(r"""b'(?:[^'\\]|\\.)*'|b"(?:[^"\\]|\\.)*"|b'(?:[^'\\]|\\.)*$|b"(?:[^"\\]|\\.)*$""")
+PROXY_LOGGERS = ("mitmproxy.proxy.server", "mitmproxy.proxy", "mitmproxy.net")
+
+
+class RequestBytesFilter(logging.Filter):
+    """Rewords records that quote traffic bytes: the bytes become `<N bytes withheld>`, the rest of the message
+    (what went wrong, the client address) stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a record whose arguments do not format: keep only its origin
+            text = f"(unformattable log record from {record.name})"
+        if "b'" in text or 'b"' in text:
+            text = _BYTES_REPR.sub(lambda m: f"<{len(m.group(0)) - 3} bytes withheld>", text)
+            record.msg, record.args = text, ()
+        return True
+
+
+_FILTER = RequestBytesFilter()
+
+
+def install_proxy_log_filter() -> None:
+    """Attach the filter to the loggers mitmproxy's proxy core logs through (idempotent)."""
+    for name in PROXY_LOGGERS:
+        lg = logging.getLogger(name)
+        if _FILTER not in lg.filters:
+            lg.addFilter(_FILTER)

@@ -1,8 +1,9 @@
 """Rule 4: no PHI at rest. Canary PHI goes through real proxies (enforce and warn), at debug log verbosity, in every
 place a value could end up in a record: text, a DICOM header with invalid values, a file name, a query string, an
-archive member name, a multipart field name, a free-form JSON key, a broken body, an unknown Content-Encoding and
-a client that hangs up mid-body. Afterwards the canary must appear nowhere on disk: the audit file, the proxy log
-(mitmproxy's and the workers' output), mitmproxy's confdir (CA, any state), anything under PHIWALL_HOME, HOME or
+archive member name, a multipart field name, a free-form JSON key, a broken body, an unknown Content-Encoding,
+a client that hangs up mid-body, a URL path segment, a bad request line and headers cut off (both of which
+mitmproxy itself logs with the bytes it received). Afterwards the canary must appear nowhere on disk: the audit
+file, the proxy log (mitmproxy's and the workers' output), mitmproxy's confdir (CA, any state), anything under PHIWALL_HOME, HOME or
 TMPDIR, no flow file anywhere, and no file that changed in the repository or the system temp folders meanwhile.
 """
 
@@ -12,10 +13,12 @@ import base64
 import json
 import logging
 import os
+import socket
 import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -99,7 +102,30 @@ def _send_everything(p: ProxyProcess) -> None:
             content=TEXT.encode(),
             headers={"content-type": "application/json", "content-encoding": "quibbleworth"},
         )
+        # The patient's name as a URL path segment (audited as a keyed digest, never verbatim).
+        c.post(
+            "https://api.openai.com/v1/chat/completions/" + quote(CANARY_NAME),
+            json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hello"}]},
+        )
+        c.post("https://api.openai.com/v1/files/quibbleworth", files={"file": ("a.txt", b"hello")})
     _hang_up_mid_body(p)
+    _hostile_bytes(p)
+
+
+def _hostile_bytes(p: ProxyProcess) -> None:
+    """Bytes mitmproxy itself logs: a bad request line (plain to the proxy, and inside an intercepted tunnel)
+    and headers cut off by a client that goes away ("Client closed connection before completing request
+    headers: b'...'")."""
+    bad_line = f"POST /v1/chat/{CANARY_NAME} HTTP/1.1 junk\r\nHost: api.openai.com\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", p.port), timeout=10) as s:
+        s.sendall(bad_line)
+        s.recv(4096)
+    p.raw_https("api.openai.com", bad_line)
+    p.raw_https(
+        "api.openai.com",
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nX-Note: {CANARY_NAME}".encode(),
+        then=0.5,
+    )
 
 
 def _hang_up_mid_body(p: ProxyProcess) -> None:
@@ -158,6 +184,11 @@ def test_canary_phi_never_written(tmp_path: Path, pki: tuple[Path, Path, Path], 
     assert {"audit.jsonl", "proxy.log", "mitmproxy-ca.pem", "secret"} <= names, names
     logs = [(home / m / "proxy.log").read_text(errors="replace") for m in ("enforce", "warn")]
     assert all("client connect" in log for log in logs), "the proxy log holds nothing: the check would be empty"
+    for log in logs:  # mitmproxy's records about the hostile bytes are there, reworded
+        assert "Bad HTTP request line: <" in log and "bytes withheld>" in log, log[-3000:]
+        assert "before completing request headers: <" in log, log[-3000:]
+    paths = [e["path"] for p in procs for e in p.audit_events()]
+    assert any(x.startswith("/v1/chat/completions/~") for x in paths), paths  # digested, still auditable
     flow_files = [f for f in files if f.suffix in (".mitm", ".flow", ".har")]
     assert not flow_files, f"phiwall wrote flow files: {flow_files}"
     # Anything else the processes may have written: the repo (cwd), the system temp folders.
