@@ -25,6 +25,7 @@ from mitmproxy.utils import asyncio_utils
 from phiwall import digest
 from phiwall import home
 from phiwall import identity
+from phiwall import notices
 from phiwall import safelog
 from phiwall.addon_uploads import UploadFlows
 from phiwall.addon_uploads import json_or_none
@@ -93,6 +94,7 @@ class PhiWall(UploadFlows):
     # -- options ------------------------------------------------------------------------------------------------
 
     def load(self, loader: Loader) -> None:
+        safelog.install_proxy_log_filter()  # mitmproxy's own records quote request bytes: reworded (no PHI at rest)
         loader.add_option(
             "phiwall_policy", str, "", "Path to the phiwall YAML policy. Empty: the embedded default policy."
         )
@@ -322,7 +324,7 @@ class PhiWall(UploadFlows):
             self._block_reference(flow, service, blocked)
             if flow.response is not None or ctx.options.phiwall_mode != "shadow":
                 return
-        warned = [fv.reason for _, fv in hits if fv.verdict == Verdict.WARN]
+        warned = [notices.file_notice(fv.reason) for _, fv in hits if fv.verdict == Verdict.WARN]
         stateful = self._stateful_kind(flow, service)
         if stateful is not None:
             if body is None:

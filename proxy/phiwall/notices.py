@@ -204,3 +204,18 @@ class SseNotice:
             holder[key] = self.notice + holder[key]
             return True
         return False
+
+
+_REQUEST_WORDING = re.compile(r"^phiwall warning: this (?:request|message|upload) to (?P<svc>.+?) contained ")
+
+
+def file_notice(reason: str) -> str:
+    """A warned upload's notice, worded for the message that later refers to the file: the upload's own reply
+    (a file object) has no place a person reads, so the warning is shown where the file is used."""
+    m = _REQUEST_WORDING.match(reason)
+    if m:
+        return (
+            f"phiwall warning: a file this message refers to was uploaded to {m['svc']} with a warning: it contained "
+            + reason[m.end() :]
+        )
+    return "phiwall warning about a file this message refers to: " + reason

@@ -151,3 +151,26 @@ def test_anthropic_tool_use_reply_is_left_alone(warn: ProxyProcess, up: FakeUpst
     block = raw.parse().content[0]
     assert block.type == "tool_use" and block.input == fake_replies.TOOL_ARGS  # type: ignore[union-attr]
     _warned(warn, raw.headers)
+
+
+def test_warned_file_upload_notice_is_worded_for_the_file(warn: ProxyProcess, up: FakeUpstream) -> None:
+    """The file object an upload returns has no place a person reads: the warning shows in the reply of the
+    message that uses the file, worded as being about that file."""
+    client = oa(warn)
+    raw = client.files.with_raw_response.create(
+        file=("note.txt", PHI_PROMPT.encode(), "text/plain"), purpose="user_data"
+    )
+    assert raw.headers["x-phiwall-verdict"] == "warn"
+    fid = raw.parse().id
+    r = client.chat.completions.create(
+        model="gpt-4o",
+        messages=[
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "Summarise it."}, {"type": "file", "file": {"file_id": fid}}],
+            }
+        ],
+    )
+    text = r.choices[0].message.content or ""
+    assert text.startswith("⚠️ phiwall warning: a file this message refers to was uploaded to the OpenAI API"), text
+    assert text.endswith(fake_replies.TEXT)
