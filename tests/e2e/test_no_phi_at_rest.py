@@ -3,8 +3,9 @@ place a value could end up in a record: text, a DICOM header with invalid values
 archive member name, a multipart field name, a free-form JSON key, a broken body, an unknown Content-Encoding,
 a client that hangs up mid-body, a URL path segment, a bad request line and headers cut off (both of which
 mitmproxy itself logs with the bytes it received). Afterwards the canary must appear nowhere on disk: the audit
-file, the proxy log (mitmproxy's and the workers' output), mitmproxy's confdir (CA, any state), anything under PHIWALL_HOME, HOME or
-TMPDIR, no flow file anywhere, and no file that changed in the repository or the system temp folders meanwhile.
+file, the proxy log (mitmproxy's and the workers' output), mitmproxy's confdir (CA, any state), anything under
+PHIWALL_HOME, HOME or TMPDIR, no flow file anywhere, and no file that changed in the repository or the system
+temp folders meanwhile.
 """
 
 from __future__ import annotations
