@@ -188,3 +188,36 @@ def test_saturated_proxy_answers_503_quickly_while_unguarded_traffic_flows(
     finally:
         p.stop()
         plain.shutdown()
+
+
+def test_a_request_whose_client_left_is_cancelled_and_not_audited_as_allow(
+    tmp_path: Path, pki: tuple[Path, Path, Path], upstream_map: dict[str, int], fresh_upstream
+) -> None:
+    """The client sends a slow (benign, so it would be allowed) chat request and hangs up while it is inspected:
+    the inspection is cancelled, `request_abandoned` is audited, no allow, and nothing reaches the service."""
+    p = start_replica(tmp_path / "home", upstream_map, pki[0], extra=["--set", "phiwall_express_workers=0"])
+    try:
+        ctx = ssl.create_default_context(cafile=str(p.ca))
+        with httpx.Client(proxy=p.url, verify=ctx, timeout=120, trust_env=False) as c:  # warm
+            assert c.post("https://api.openai.com/v1/chat/completions",
+                          json=json.loads(chat("hello").raw_body)).status_code == 200  # fmt: skip
+        fresh_upstream.clear()
+        msg = [{"role": "user", "content": "The weather is mild. " * 18000}]
+        body = json.dumps({"model": "gpt-4o", "messages": msg})
+        req = (
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\n\r\n{body}"
+        ).encode()
+        p.raw_https("api.openai.com", req, then=1.0)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(e.get("event") == "request_abandoned" for e in p.audit_events()):
+            time.sleep(0.3)
+        events = p.audit_events()
+        assert any(e.get("event") == "request_abandoned" for e in events), events[-3:]
+        time.sleep(3)
+        gone = next(e["flow_id"] for e in events if e.get("event") == "request_abandoned")
+        same = [e for e in p.audit_events() if e.get("flow_id") == gone and e.get("event") == "inspection"]
+        assert not same, same  # never audited as allow (nor as anything else: it was never judged)
+        assert not fresh_upstream.requests
+    finally:
+        p.stop()
