@@ -216,13 +216,14 @@ _NON_ASCII_ESCAPE = re.compile(
 
 def _ascii_style(literal: str, doc: str) -> bool:
     """Whether the serialiser that wrote this document escaped non-ASCII characters (Python's default) or wrote
-    them raw (JavaScript, httpx): judged from the literal itself, else from the document around it."""
+    them raw (JavaScript, httpx): judged from the literal itself, else from the document around it. A document
+    with no evidence either way is pure ASCII, and stays so (escapes are read by every JSON parser)."""
     for sample in (literal, doc[:65536]):
         if not sample.isascii():
             return False
         if "\\u" in sample and _NON_ASCII_ESCAPE.search(sample):
             return True
-    return False
+    return True
 
 
 def encode_json_string(new: str, literal: str, doc: str = "") -> str:

@@ -12,6 +12,9 @@ import pickle
 import zlib
 
 import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 from phiwall.containers.archive import Gunzip
 from phiwall.containers.archive import TarMember
 from phiwall.containers.archive import ZipMember
@@ -321,3 +324,56 @@ def test_rewrite_parts_checks_ids_and_types() -> None:
     with pytest.raises(RewriteError) as e:
         rewrite_parts(body, parts, {"p7": "x"})
     assert e.value.code == "unknown_part" and RewriteError.status == 403
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# properties: any JSON document, any serialiser style, any string leaf
+
+
+def _string_paths(v: object, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    if isinstance(v, str):
+        return [path]
+    if isinstance(v, dict):
+        return [p for k, x in v.items() for p in _string_paths(x, (*path, k))]
+    if isinstance(v, list):
+        return [p for i, x in enumerate(v) for p in _string_paths(x, (*path, i))]
+    return []
+
+
+def _set(v: object, path: tuple[str | int, ...], new: str) -> object:
+    if not path:
+        return new
+    if isinstance(v, dict):
+        return {k: (_set(x, path[1:], new) if k == path[0] else x) for k, x in v.items()}
+    assert isinstance(v, list)
+    return [(_set(x, path[1:], new) if i == path[0] else x) for i, x in enumerate(v)]
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    doc=_json_values,
+    new=st.text(),
+    style=st.sampled_from([{}, {"ensure_ascii": False}, {"separators": (",", ":")}, {"indent": 2}]),
+    pick=st.integers(min_value=0),
+)
+def test_json_splice_property(doc: object, new: str, style: dict[str, object], pick: int) -> None:
+    wrapped = {"doc": doc, "s": "x"}  # at least one string leaf
+    text = json.dumps(wrapped, **style)  # type: ignore[arg-type]
+    paths = _string_paths(wrapped)
+    path = paths[pick % len(paths)]
+    step = Json(*path)
+    old = step.read(text)
+    assert step.write(text, str(old)) == text or json.loads(step.write(text, str(old))) == wrapped
+    out = step.write(text, new)
+    assert json.loads(str(out)) == _set(wrapped, path, new)
+    a, b = json_span(text, path)
+    assert str(out)[:a] == text[:a] and str(out).endswith(text[b:])
+    if style.get("ensure_ascii", True) and not style.get("indent"):
+        assert str(out).isascii()  # the document's escape style is kept
