@@ -43,7 +43,10 @@ def cmd_deid(args: argparse.Namespace) -> int:
     from phiwall import digest
     from phiwall import home
     from phiwall.deid.files import deidentify_bytes
+    from phiwall.deid.files import deidentify_dicomdir
+    from phiwall.deid.files import is_dicomdir
     from phiwall.deid.options import CannotDeidentify
+    from phiwall.deid.options import DeidResult
     from phiwall.deid.uids import derive_keys
     from phiwall.errors import PolicyError
 
@@ -75,10 +78,17 @@ def cmd_deid(args: argparse.Namespace) -> int:
         from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
 
         bar = tqdm(total=len(jobs), unit="file", desc="de-identifying", file=sys.stderr, disable=None)
+    # A DICOMDIR goes last: its records must name the transfer syntaxes of the files as they were written.
+    jobs.sort(key=lambda job: job[0].name.upper() == "DICOMDIR")
     for src, dest in jobs:
         status: dict[str, Any] = {"path": str(src)}
         try:
-            res = deidentify_bytes(src.read_bytes(), src.name, opts, keys, text_fn=text_fn)
+            data = src.read_bytes()
+            if is_dicomdir(data):
+                new = deidentify_dicomdir(data, opts, keys, member_dir=dest.parent)
+                res = DeidResult(new, "application/dicom", {"kind": "dicomdir"})
+            else:
+                res = deidentify_bytes(data, src.name, opts, keys, text_fn=text_fn)
         except CannotDeidentify as exc:
             refused += 1
             status.update(status="refused", code=exc.code, reason=exc.reason)

@@ -15,10 +15,12 @@ from typing import Any
 import pydicom
 import pytest
 from phiwall import ocr
+from pydicom.fileset import FileSet
 
 from tests.unit.deid.helpers import PHI
 from tests.unit.deid.helpers import image_bytes
 from tests.unit.deid.helpers import make_dicom
+from tests.unit.deid.helpers import make_ds
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
@@ -62,16 +64,21 @@ def test_folder_with_everything_exit_status_and_outputs(tmp_path: Path) -> None:
         z.writestr("s/1.dcm", make_dicom(sop_uid="1.2.3.4.1"))
         z.writestr("s/2.dcm", make_dicom(sop_uid="1.2.3.4.3"))
     (src / "set.zip").write_bytes(buf.getvalue())
+    fs = FileSet()
+    fs.add(make_ds(sop_uid="1.2.3.4.7"))
+    fs.write(src / "media")  # a DICOMDIR set as a folder
     r = deid("--json", str(src), "-o", str(tmp_path / "out"), home=tmp_path / "h")
     assert r.returncode == 0, r.stderr
     rows = {Path(o["path"]).name: o for o in map(json.loads, r.stdout.splitlines())}
-    assert {o["status"] for o in rows.values()} == {"deidentified"} and len(rows) == 6
+    assert {o["status"] for o in rows.values()} == {"deidentified"} and len(rows) == 8
     out = tmp_path / "out" / "in"
     a = pydicom.dcmread(out / "scans" / "a.dcm")
     b = pydicom.dcmread(out / "scans" / "b.dcm")
     assert a.StudyInstanceUID == b.StudyInstanceUID and a.PatientIdentityRemoved == "YES"
     z = zipfile.ZipFile(out / "set.zip")  # re-packed member by member, same keys: same study UID as the loose files
     assert [pydicom.dcmread(io.BytesIO(z.read(n))).StudyInstanceUID for n in z.namelist()] == [a.StudyInstanceUID] * 2
+    media = FileSet(pydicom.dcmread(out / "media" / "DICOMDIR"))
+    assert [i.ReferencedSOPInstanceUIDInFile for i in media] == [i.load().SOPInstanceUID for i in media]
     before, after = q.dciodvfy_errors(src / "scans" / "a.dcm"), q.dciodvfy_errors(out / "scans" / "a.dcm")
     assert before is None or after is None or after - before == set()
     note = (out / "note.txt").read_text()

@@ -81,6 +81,10 @@ def deidentify_bytes(
         offset = sniff.dicm_offset(data)
         if offset is not None and offset != 128:
             data = sniff.with_standard_preamble(data)
+        if is_dicomdir(data):
+            if keep_length is not None:
+                raise CannotDeidentify("size_registered", "a DICOMDIR whose size was registered first cannot change")
+            return DeidResult(deidentify_dicomdir(data, opts, keys), "application/dicom", {"kind": "dicomdir"})
         return deidentify_dicom(data, opts.dicom, keys, keep_length=keep_length)
     if kind == "image":
         from phiwall.deid.raster import deidentify_image
@@ -194,35 +198,58 @@ def deidentify_zip(
     return DeidResult(buf.getvalue(), "application/zip", summary)
 
 
-def _dicomdir(
-    raw: bytes, name: str, members: list[tuple[zipfile.ZipInfo, bytes]], opts: DeidOptionSet, keys: DeidKeys
-) -> bytes:
-    """A DICOMDIR: records cleaned in place like any data set, transfer syntaxes synced with the de-identified
-    members, then the record offsets rewritten (see `_relink`)."""
+MEDIA_STORAGE_DIRECTORY: Final = b"1.2.840.10008.1.3.10"
+
+
+def is_dicomdir(data: bytes) -> bool:
+    """A Media Storage Directory (DICOMDIR): its class UID sits in the File Meta, within the first bytes."""
+    head = data[:1024]
+    i = head.find(MEDIA_STORAGE_DIRECTORY)
+    after = head[i + len(MEDIA_STORAGE_DIRECTORY) : i + len(MEDIA_STORAGE_DIRECTORY) + 1]
+    return data[128:132] == b"DICM" and i != -1 and (not after or after not in b"0123456789.")
+
+
+def deidentify_dicomdir(raw: bytes, opts: DeidOptionSet, keys: DeidKeys, *, member_dir: Path | None = None) -> bytes:
+    """A DICOMDIR: records cleaned in place with each patient's own context (same pseudonyms and UIDs as the
+    patient's files), referenced transfer syntaxes taken from the de-identified files under `member_dir` when
+    given, then the record offsets re-linked (see `_relink`).
+
+    Raises:
+        CannotDeidentify: the DICOMDIR does not parse or its records cannot be re-linked.
+    """
     from pydicom import dcmread
 
     from phiwall.deid.dicom import clean_directory_records
 
-    root = Path(name).parent
     try:
         ds = dcmread(io.BytesIO(raw))
         before = [int(item.seq_item_tell) for item in ds.get("DirectoryRecordSequence", [])]
         clean_directory_records(ds, opts.dicom, keys)
-        with tempfile.TemporaryDirectory(prefix="phiwall-dicomdir-") as tmp:
-            base = Path(tmp)
-            for info, body in members:
-                rel = Path(info.filename)
-                if info.is_dir() or ".." in rel.parts or rel.is_absolute() or not rel.is_relative_to(root):
-                    continue
-                dest = base / rel.relative_to(root)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_bytes(body)
-            _sync_transfer_syntaxes(ds, base)
+        if member_dir is not None:
+            _sync_transfer_syntaxes(ds, member_dir)
         return _relink(ds, before)
     except CannotDeidentify:
         raise
     except Exception as exc:
         raise CannotDeidentify("unparseable", f"the DICOMDIR could not be rewritten ({type(exc).__name__})") from None
+
+
+def _dicomdir(
+    raw: bytes, name: str, members: list[tuple[zipfile.ZipInfo, bytes]], opts: DeidOptionSet, keys: DeidKeys
+) -> bytes:
+    """A DICOMDIR inside an archive: the de-identified members are laid out in a temporary folder so the records'
+    transfer syntaxes can follow them."""
+    root = Path(name).parent
+    with tempfile.TemporaryDirectory(prefix="phiwall-dicomdir-") as tmp:
+        base = Path(tmp)
+        for info, body in members:
+            rel = Path(info.filename)
+            if info.is_dir() or ".." in rel.parts or rel.is_absolute() or not rel.is_relative_to(root):
+                continue
+            dest = base / rel.relative_to(root)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(body)
+        return deidentify_dicomdir(raw, opts, keys, member_dir=base)
 
 
 _OFFSET_KEYWORDS: Final = (

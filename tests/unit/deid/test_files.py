@@ -103,3 +103,18 @@ def test_no_writer_is_refused_with_a_reason() -> None:
     with pytest.raises(CannotDeidentify) as e:
         deidentify_bytes(b"%PDF-1.7\n", "a.pdf", OPTS, keys())
     assert e.value.code == "unsupported_format" and "application/pdf" in e.value.reason
+
+
+def test_a_dicomdir_on_its_own_is_relinked_not_broken(tmp_path: Path) -> None:
+    fs = FileSet()
+    for i, pid in enumerate(["MRN4471923", "OTHER77"]):
+        fs.add(make_ds(sop_uid=f"1.2.3.4.{i + 1}", phi={"PatientID": pid}))
+    fs.write(tmp_path / "set")
+    raw = (tmp_path / "set" / "DICOMDIR").read_bytes()
+    res = deidentify_bytes(raw, "DICOMDIR", OPTS, keys())
+    assert res.summary == {"kind": "dicomdir"} and b"MRN4471923" not in res.data and b"OKAFOR" not in res.data
+    (tmp_path / "set" / "DICOMDIR").write_bytes(res.data)
+    again = FileSet(pydicom.dcmread(tmp_path / "set" / "DICOMDIR"))
+    assert len(again) == 2 and len({inst.PatientID for inst in again}) == 2
+    file_pid = deidentify_bytes(make_dicom(phi={"PatientID": "OTHER77"}), "x.dcm", OPTS, keys()).data
+    assert pydicom.dcmread(io.BytesIO(file_pid)).PatientID in {inst.PatientID for inst in again}
