@@ -377,3 +377,44 @@ def test_json_splice_property(doc: object, new: str, style: dict[str, object], p
     assert str(out)[:a] == text[:a] and str(out).endswith(text[b:])
     if style.get("ensure_ascii", True) and not style.get("indent"):
         assert str(out).isascii()  # the document's escape style is kept
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pairs=st.lists(st.tuples(st.text(min_size=1, max_size=8), st.text(max_size=12)), min_size=1, max_size=5),
+    new=st.text(max_size=20),
+    pick=st.integers(min_value=0),
+    spaces=st.sampled_from(["+", "%20"]),
+)
+def test_form_property(pairs: list[tuple[str, str]], new: str, pick: int, spaces: str) -> None:
+    from urllib.parse import parse_qsl
+    from urllib.parse import quote
+
+    body = "&".join(quote(k, safe="") + "=" + quote(v, safe="").replace("%20", spaces) for k, v in pairs).encode()
+    i = pick % len(pairs)
+    step = Form(pairs[i][0], i)
+    assert step.read(body) == pairs[i][1]
+    out = step.write(body, new)
+    want = [(k, new if n == i else v) for n, (k, v) in enumerate(pairs)]
+    assert parse_qsl(bytes(out).decode(), keep_blank_values=True) == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    datas=st.lists(st.binary(max_size=40), min_size=1, max_size=4),
+    new=st.binary(max_size=60),
+    pick=st.integers(min_value=0),
+)
+def test_multipart_property(datas: list[bytes], new: bytes, pick: int) -> None:
+    from phiwall.extractors.base import parse_multipart
+
+    fields = [(f"f{n}", f"n{n}.bin", "application/octet-stream", d) for n, d in enumerate(datas)]
+    body, ctype = multipart(fields, boundary="b0undary")
+    i = pick % len(datas)
+    try:
+        out = Multipart(i, "b0undary").write(body, new)
+    except RewriteError as e:
+        assert e.code == "boundary_collision"
+        return
+    got = [f.data for f in parse_multipart(bytes(out), ctype)]
+    assert got == [new if n == i else d for n, d in enumerate(datas)]
