@@ -148,14 +148,16 @@ def _add_echoes(
         if p.kind != PartKind.TEXT or not p.text:
             continue
         work = text_work.get(p.id, [])
-        taken = [(f.start or 0, f.end or 0) for f, _ in work]
+        taken = bytearray(len(p.text) + 1)  # characters already covered by a finding
+        for f, _ in work:
+            taken[f.start or 0 : f.end or 0] = b"\x01" * ((f.end or 0) - (f.start or 0))
         added = False
         for m in rx.finditer(p.text):
-            if any(a < m.end() and m.start() < b for a, b in taken):
+            if any(taken[m.start() : m.end()]):
                 continue
             entity, opts = values[m.group(0).casefold()]
             work.append((Finding("deid-echo", entity, p.id, 1.0, m.start(), m.end()), opts))
-            taken.append((m.start(), m.end()))
+            taken[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
             added = True
         if added:
             text_work[p.id] = work

@@ -89,13 +89,21 @@ class Pseudonyms:
     def __post_init__(self) -> None:
         self._next: Counter[str] = Counter()
         self._taken = set(self.known.values())
+        self._memo: dict[tuple[str, str], str] = {}
         for s in self.known.values():
             m = _STAND_IN.fullmatch(s)
             if m:
                 self._next[m.group(1)] = max(self._next[m.group(1)], int(m.group(2)))
 
     def stand_in(self, entity: str, value: str, operator: str = "pseudonym") -> str:
+        memo = self._memo.get((entity, value))
+        if memo is not None:
+            return memo
         key = value_key(entity, value)
+        self._memo[(entity, value)] = got = self._assign(key, entity, value, operator)
+        return got
+
+    def _assign(self, key: str, entity: str, value: str, operator: str) -> str:
         got = self.known.get(key)
         if got is not None:
             return got
@@ -208,10 +216,14 @@ def deidentify_text(
     inserted: list[str] = []
     counts: Counter[str] = Counter()
     # presidio picks the operator by entity type, so each (entity, options) pair gets a type name of its own.
+    opts_ids: dict[int, str] = {}
     for f, opts in findings:
         if f.start is None or f.end is None or not 0 <= f.start < f.end <= len(text):
             raise ValueError(f"a {f.entity} finding has no span in the text")
-        kind = f"{f.entity}#{_opts_id(opts)}"
+        oid = opts_ids.get(id(opts))
+        if oid is None:
+            oid = opts_ids[id(opts)] = _opts_id(opts)
+        kind = f"{f.entity}#{oid}"
         results.append(RecognizerResult(kind, f.start, f.end, f.score))
         counts[f.entity] += 1
         if kind not in operators:
