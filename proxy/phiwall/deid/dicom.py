@@ -53,6 +53,7 @@ from phiwall.deid.options import DeidResult
 from phiwall.deid.options import DicomDeidOptions
 
 MEDIA_TYPE: Final = "application/dicom"
+MEDIA_STORAGE_DIRECTORY: Final = "1.2.840.10008.1.3.10"
 MAX_DEPTH: Final = 32
 # Dummy values (action D); the first one that differs from every identifying value of the file is used, so a
 # dummy never re-creates an original ("Anonymized" and "000000" are real values in real files).
@@ -253,6 +254,16 @@ def deidentify_dicom(
     if read.truncated or read.salvaged:
         raise CannotDeidentify("unparseable", "the DICOM file is truncated or damaged; send a complete file")
     ds = read.dataset
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and str(meta.get("MediaStorageSOPClassUID", "")) == MEDIA_STORAGE_DIRECTORY:
+        # A DICOMDIR's records point at byte offsets: cleaning it as a plain data set would break them.
+        from phiwall.deid.files import deidentify_dicomdir
+        from phiwall.deid.options import DeidOptionSet
+
+        if keep_length is not None:
+            raise CannotDeidentify("size_registered", _SIZE_MESSAGE)
+        out = deidentify_dicomdir(data, DeidOptionSet(dicom=opts), keys)
+        return DeidResult(out, MEDIA_TYPE, {"kind": "dicomdir"})
     stats = Stats()
     with dicom_io.quiet_pydicom():
         # The pixel pass matches burned-in text against the header as it was; collected only when it will run.

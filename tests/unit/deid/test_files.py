@@ -116,5 +116,8 @@ def test_a_dicomdir_on_its_own_is_relinked_not_broken(tmp_path: Path) -> None:
     (tmp_path / "set" / "DICOMDIR").write_bytes(res.data)
     again = FileSet(pydicom.dcmread(tmp_path / "set" / "DICOMDIR"))
     assert len(again) == 2 and len({inst.PatientID for inst in again}) == 2
+    from phiwall.deid.dicom import deidentify_dicom
+
+    assert deidentify_dicom(raw, OPTS.dicom, keys()).data == res.data  # the DICOM engine routes it the same way
     file_pid = deidentify_bytes(make_dicom(phi={"PatientID": "OTHER77"}), "x.dcm", OPTS, keys()).data
     assert pydicom.dcmread(io.BytesIO(file_pid)).PatientID in {inst.PatientID for inst in again}
