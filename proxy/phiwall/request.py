@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from urllib.parse import parse_qsl
 from urllib.parse import urlsplit
 
@@ -51,6 +52,14 @@ class RequestData:
         default = 443 if self.scheme == "https" else 80
         port = "" if self.port == default else f":{self.port}"
         return f"{self.scheme}://{self.host}{port}{self.path}"
+
+    def with_body(self, body: bytes) -> RequestData:
+        """This request carrying a rewritten (decoded) body, as `extract` would see it had the client sent it:
+        no Content-Encoding (the body is already decoded) and no stale Content-Length. Used to scan a rewritten
+        request again before it is forwarded."""
+        drop = ("content-encoding", "content-length")
+        headers = tuple((k, v) for k, v in self.headers if k.lower() not in drop)
+        return replace(self, raw_body=body, headers=headers)
 
     @property
     def content_type(self) -> str:

@@ -175,3 +175,14 @@ def test_upload_adapters_write_back(
     assert (again.text if part.kind == PartKind.TEXT else again.data) == new
     if kind == "raw":
         assert out == new  # the body is the file
+
+
+def test_request_with_a_rewritten_body_drops_stale_length_and_encoding() -> None:
+    req = request(
+        "POST", "api.openai.com", "/v1/chat/completions", b"x", "application/json",
+        (("Content-Encoding", "gzip"), ("Content-Length", "1"), ("x-keep", "1")),
+    )  # fmt: skip
+    new = req.with_body(b'{"a": "b"}')
+    assert new.raw_body == b'{"a": "b"}' and new.header("x-keep") == "1"
+    assert new.header("content-encoding") == "" and new.header("content-length") == ""
+    assert new.content_type == "application/json" and req.raw_body == b"x"
