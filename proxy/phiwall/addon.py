@@ -24,6 +24,7 @@ from mitmproxy.utils import asyncio_utils
 
 from phiwall import digest
 from phiwall import home
+from phiwall import hostcheck
 from phiwall import identity
 from phiwall import notices
 from phiwall import safelog
@@ -268,6 +269,8 @@ class PhiWall(UploadFlows):
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
+            return
+        if hostcheck.answer_misdirected(flow):  # Host/:authority/SNI naming another host than the connection
             return
         service = route_request(flow.request.pretty_host, flow.request.path)
         if service is None:
