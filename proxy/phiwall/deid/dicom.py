@@ -483,6 +483,14 @@ def _clean_other(ds: Dataset, elem: DataElement, ctx: _Ctx, depth: int) -> None:
         return
     if int(elem.tag) >> 16 == 0x0004:
         return  # DICOMDIR structure: file IDs are paths that must keep matching the archive's member names
+    if vr in ("UN", "OB", "OW") and isinstance(elem.value, bytes) and len(elem.value) < 1 << 20:
+        # Opaque bytes (a sequence read as UN, an embedded blob) are not walked: removed if they carry PHI.
+        low = elem.value.lower()
+        if any(s.encode("utf-8", "replace") in low for s in (*ctx.sweep, *ctx.sweep_dates)):
+            del ds[int(elem.tag)]
+            ctx.stats.residual_cleaned += 1
+            ctx.stats.tags.add(elem.keyword or f"{int(elem.tag):08X}")
+        return
     if vr in _TEXT_VRS and elem.value not in (None, ""):
         _sweep(elem, ctx)
 

@@ -283,3 +283,11 @@ def test_big_endian_and_bare_data_sets_are_written_readably() -> None:
     assert out[128:132] != b"DICM"  # no File Meta in, none invented
     back = pydicom.dcmread(io.BytesIO(out), force=True)
     assert back.PatientIdentityRemoved == "YES" and b"OKAFOR" not in out
+
+
+def test_opaque_bytes_with_phi_outside_the_table_are_removed() -> None:
+    ds = make_ds()
+    ds.add_new(0x00189998, "UN", b"\xfe\xff\x00\xe0....OKAFOR^MARGARET....")  # e.g. a sequence read as UN
+    ds.add_new(0x00189999, "UN", b"\x01\x02 harmless")
+    out = run(to_bytes(ds))
+    assert 0x00189998 not in out and 0x00189999 in out
