@@ -26,6 +26,7 @@ from phiwall import digest
 from phiwall import home
 from phiwall import hostcheck
 from phiwall import identity
+from phiwall import justify
 from phiwall import notices
 from phiwall import safelog
 from phiwall.addon_uploads import UploadFlows
@@ -622,6 +623,8 @@ class PhiWall(UploadFlows):
             name = getattr(ctx.options, opt, "")
             if name and name in flow.request.headers:
                 del flow.request.headers[name]
+        if justify.HEADER in flow.request.headers:  # for phiwall only (phiwall.justify)
+            del flow.request.headers[justify.HEADER]
 
     def _emit(self, event: dict[str, Any]) -> None:
         if self.audit is None:

@@ -168,6 +168,8 @@ class Enforcer:
             ev["entity_counts"] = entities
         if inspection is not None and inspection.deid is not None:
             ev["deidentified"] = inspection.deid.audit()
+        if inspection is not None and inspection.justification is not None:
+            ev["justification"] = inspection.justification  # PHI-free (phiwall.justify.audit_record)
         self._emit(ev)
         if meta is not None:
             meta["audited"] = True
@@ -210,6 +212,9 @@ class Enforcer:
             return "deidentify"
         if ws is not None:
             return str(verdict)
+        if inspection is not None and inspection.rewritten is not None:
+            # A justified request (phiwall.justify): forwarded without its '#phiwall-justify:' line.
+            flow.request.content = inspection.rewritten
         if verdict == Verdict.WARN or warn_also:
             flow.metadata[META]["warn"] = message if verdict == Verdict.WARN else warn_also[0]
             return "warn"

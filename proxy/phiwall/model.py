@@ -214,6 +214,9 @@ class Decision:
     # Per rule that chose `deidentify` (after exceptions), the findings it matched and its options. Acted on only
     # when `verdict` is DEIDENTIFY: a stricter rule's block makes the plan moot.
     plan: tuple[DeidStep, ...] = ()
+    # Block rules a justification overrode (phiwall.justify), and whether this block could have been justified.
+    overridden: tuple[str, ...] = ()
+    justifiable: bool = False
 
     def entity_counts(self) -> dict[str, int]:
         return dict(sorted(Counter(f.entity for f in self.findings).items()))

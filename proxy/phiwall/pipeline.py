@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from phiwall import containers
+from phiwall import justify
 from phiwall import safelog
 from phiwall.deid.options import CannotDeidentify
 from phiwall.deid.plan import STRUCTURAL
@@ -103,6 +104,9 @@ class Inspection:
     # Set when the decision is DEIDENTIFY: the decoded request body with the stand-ins written in, and what changed.
     rewritten: bytes | None = None
     deid: DeidReport | None = None
+    # A justified request (phiwall.justify): the PHI-free audit record; `rewritten` is then the body without the
+    # marker line, when there was one.
+    justification: dict[str, Any] | None = None
 
 
 class Pipeline:
@@ -113,6 +117,7 @@ class Pipeline:
         if detectors is None:
             detectors = {name: build_detector(name, opts) for name, opts in policy.detector_options().items()}
         self.detectors = dict(detectors)
+        self._justified = False  # the request being judged carries a justification (phiwall.justify)
 
     # -- entry points -------------------------------------------------------------------------------------------
 
@@ -153,10 +158,50 @@ class Pipeline:
             )
             d = Decision(verdict, ("unknown_endpoint",), (msg,) if verdict != Verdict.ALLOW else ())
             return self._result(envelope, d, {"total": _ms(t0)})
-        expanded, decision, timings = self._judge(envelope, req.who, t0, req.host)
-        if decision.verdict == Verdict.DEIDENTIFY:
-            return self._deidentify(req, body, adapter, expanded, decision, timings, deid, t0)
-        return self._result(expanded, decision, timings)
+        found = justify.find(req, envelope) if self.policy.justifiable else None
+        self._justified = found is not None and bool(found.reason)  # read by every evaluate of this request
+        try:
+            expanded, decision, timings = self._judge(envelope, req.who, t0, req.host)
+            if decision.verdict == Verdict.DEIDENTIFY:
+                ins = self._deidentify(req, body, adapter, expanded, decision, timings, deid, t0)
+            else:
+                ins = self._result(expanded, decision, timings)
+        finally:
+            self._justified = False
+        return self._justify(req, body, adapter, ins, found) if found is not None else ins
+
+    def _justify(
+        self, req: RequestData, body: bytes, adapter: Adapter, ins: Inspection, found: justify.Justification
+    ) -> Inspection:
+        """A request with a justification: the marker line comes out of what is forwarded, and the audit gets
+        the (PHI-checked) reason and the rules it overrode. A block stays a block."""
+        if ins.decision.verdict == Verdict.BLOCK:
+            return ins
+        if found.reason:
+            texts = [n for n, d in self.detectors.items() if "text" in d.handles]
+            part = justify.reason_part(found.reason[: justify.MAX_REASON])
+            record = justify.audit_record(
+                found,
+                ins.decision.overridden,
+                lambda _r: [f for n in texts for f in self._run_detector(n, self.detectors[n], [part])],
+            )
+            ins = replace(ins, justification=record)
+        if not found.marked:
+            return ins
+        base = ins.rewritten if ins.rewritten is not None else body
+        try:
+            parts = adapter.extract(replace(req, raw_body=base), base).parts if ins.rewritten is not None else None
+            if parts is None:
+                parts = adapter.extract(req, body).parts
+            new = adapter.rewrite(req, base, justify.strip_edits(parts, found.marked), parts)
+        except (PhiWallError, RewriteError) as e:
+            title = _title(ins.service)
+            reason = (
+                f"phiwall blocked this request to {title}: it could not remove the justification line ({e}). "
+                "Send the justification in the X-Phiwall-Justify header instead."
+            )
+            return replace(ins, decision=Decision(Verdict.BLOCK, ("justify",), (reason,)), rewritten=None)
+        return replace(ins, rewritten=new)
 
     def inspect_envelope(
         self, envelope: Envelope, who: Who | None = None, t0: float | None = None, host: str | None = None
@@ -190,9 +235,13 @@ class Pipeline:
                 errors.append(("detector", f"internal error in the {name} detector ({type(e).__name__})"))
             timings[name] = _ms(t)
             # Skip the remaining (costlier) detectors once the strictest verdict is certain.
-            if can_stop_early and self.policy.evaluate(envelope, findings, who, host).verdict == Verdict.BLOCK:
+            j = self._justified
+            if (
+                can_stop_early
+                and self.policy.evaluate(envelope, findings, who, host, justified=j).verdict == Verdict.BLOCK
+            ):
                 break
-        decision = self.policy.evaluate(envelope, findings, who, host)
+        decision = self.policy.evaluate(envelope, findings, who, host, justified=self._justified)
         if errors:
             kind, message = errors[0]
             failed = self.policy.error_decision(envelope.service, message, findings, kind)
@@ -225,6 +274,12 @@ class Pipeline:
         try:
             planned = plan_edits(envelope.parts, decision, context)
             new_body = adapter.rewrite(req, body, planned.edits, envelope.parts)
+            if context is not None and context.keep_length is not None and len(new_body) != context.keep_length:
+                raise CannotDeidentify(
+                    "size_registered",
+                    f"the service registered a {context.keep_length}-byte upload and the de-identified one is "
+                    f"{len(new_body)} bytes",
+                )
         except (CannotDeidentify, RewriteError) as e:
             return self._result(envelope, _cannot(decision, title, str(e)), timings)
         except Exception as e:  # a bug in a writer must not forward the original
@@ -273,7 +328,9 @@ class Pipeline:
         if not left:
             return []
         # Only what a rule would act on counts: a finding no rule matches was allowed in the first place.
-        remaining = self.policy.evaluate(replace(envelope, parts=envelope.parts), left, req.who, req.host)
+        remaining = self.policy.evaluate(
+            replace(envelope, parts=envelope.parts), left, req.who, req.host, justified=self._justified
+        )
         return list(left) if remaining.verdict >= Verdict.DEIDENTIFY else []
 
     def inspect_bytes(self, data: bytes, name: str = "file") -> Inspection:

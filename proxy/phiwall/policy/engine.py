@@ -13,6 +13,7 @@ from ipaddress import IPv6Network
 from typing import Any
 
 from phiwall.extractors import service_by_name
+from phiwall.justify import HINT as JUSTIFY_HINT
 from phiwall.model import Decision
 from phiwall.model import DeidStep
 from phiwall.model import Envelope
@@ -119,6 +120,8 @@ class Policy:
         self.rules: tuple[Rule, ...] = tuple(m.rules)
         # Whether any rule can de-identify: requests then go through the pseudonym vault (phiwall.deid.vault).
         self.deidentifies = any(r.action == "deidentify" for r in self.rules)
+        # Whether any rule may be overridden by a justification (phiwall.justify): only then is one looked for.
+        self.justifiable = any(r.override == "justify" for r in self.rules)
         self.exceptions: tuple[PolicyException, ...] = tuple(m.exceptions)
         self.thresholds: tuple[tuple[str, float], ...] = tuple(m.thresholds.items())
         self._nets: dict[str, IPv4Network | IPv6Network] = {}
@@ -149,9 +152,18 @@ class Policy:
         return out
 
     def evaluate(
-        self, envelope: Envelope, findings: Sequence[Finding], who: Who | None = None, host: str | None = None
+        self,
+        envelope: Envelope,
+        findings: Sequence[Finding],
+        who: Who | None = None,
+        host: str | None = None,
+        *,
+        justified: bool = False,
     ) -> Decision:
-        """Decide one request. `host` defaults to `who.host` when the caller passed a phiwall.identity.Requester."""
+        """Decide one request. `host` defaults to `who.host` when the caller passed a phiwall.identity.Requester.
+
+        `justified`: the request carries a justification (phiwall.justify); block rules with `override: justify`
+        then drop out (listed in `Decision.overridden`) and the other rules decide."""
         who = who or Who()
         host = host if host is not None else getattr(who, "host", None)
         findings = self._above_thresholds(findings)
@@ -182,6 +194,13 @@ class Policy:
                 prev = used.get(cap.id)
                 used[cap.id] = (cap, max(before, prev[1]) if prev else before)
             capped.append((verdict, rule, matched, cap))
+        overridden = tuple(
+            r.id for v, r, _, _ in capped if justified and v == Verdict.BLOCK and r.override == "justify"
+        )
+        if overridden:
+            capped = [h for h in capped if h[1].id not in overridden]
+            if not capped:
+                return Decision(Verdict.ALLOW, (), (), tuple(findings), overridden=overridden)
         top = max(v for v, *_ in capped)
         capped.sort(key=lambda h: -h[0])
         rule_hits = []
@@ -197,6 +216,10 @@ class Policy:
             rule_hits.append(RuleHit(f"exception:{xid}", Verdict.parse(x.max_verdict), msg))
             log.info("phiwall: exception %s capped %s to %s (%s)", xid, before, x.max_verdict, x.reason[:80])
         reasons = tuple(h.message for h in rule_hits if h.verdict == top and not h.rule_id.startswith("exception:"))
+        # Every blocking rule allows override: the block message says how to resend with a justification.
+        justifiable = top == Verdict.BLOCK and all(r.override == "justify" for v, r, _, _ in capped if v == top)
+        if justifiable:
+            reasons += (JUSTIFY_HINT,)
         if used and top <= Verdict.WARN:
             reasons += tuple(h.message for h in rule_hits if h.rule_id.startswith("exception:") and top == h.verdict)
         plan = tuple(
@@ -211,6 +234,8 @@ class Policy:
             findings=tuple(findings),
             hits=tuple(rule_hits),
             plan=plan,
+            overridden=overridden,
+            justifiable=justifiable,
         )
 
     def _render(

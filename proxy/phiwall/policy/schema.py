@@ -340,6 +340,12 @@ class Rule(Strict):
     with_: DeidOptions | None = Field(
         None, alias="with", description="Options for action deidentify: text, dicom and image engines."
     )
+    override: Literal["none", "justify"] = Field(
+        "none",
+        description="justify: a person may resend a request this rule blocked with a justification "
+        "('#phiwall-justify: <reason>' as the message's first line, or the X-Phiwall-Justify header); it is "
+        "then forwarded and the reason audited. Action block only.",
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -356,6 +362,15 @@ class Rule(Strict):
     def _with_needs_deidentify(self) -> Rule:
         if self.with_ is not None and self.action != "deidentify":
             raise ValueError(f"'with' options only apply to action deidentify, not {self.action}; remove 'with'")
+        return self
+
+    @model_validator(mode="after")
+    def _override_needs_block(self) -> Rule:
+        if self.override != "none" and self.action != "block":
+            raise ValueError(
+                f"'override: {self.override}' only applies to action block (there is nothing to override in "
+                f"{self.action}); remove 'override' or make the rule block"
+            )
         return self
 
 
