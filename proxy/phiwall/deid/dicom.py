@@ -132,6 +132,7 @@ SAFE_PRIVATE: Final[frozenset[tuple[str, int, int]]] = frozenset(
     }
 )
 
+_FREE_TEXT_VRS: Final = frozenset({"LO", "LT", "SH", "ST", "UC", "UT"})
 _TEXT_VRS: Final = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT", "DA", "DT", "TM", "AS"})
 _SWEEP_MIN_LEN: Final = 4
 # Header attributes whose values are searched for elsewhere by the residual sweep (identifying by meaning).
@@ -211,6 +212,7 @@ class _Ctx:
     avoid: frozenset[str]  # casefolded original values of Table E.1-1 attributes: a dummy must not equal one
     stats: Stats
     uid_cache: dict[str, str] = field(default_factory=dict)
+    descriptors: list[DataElement] = field(default_factory=list)  # C-kept free text, for the text PHI pass
 
     def uid(self, old: str) -> str:
         new = self.uid_cache.get(old)
@@ -270,6 +272,7 @@ def deidentify_dicom(
         deny = _deny_list(ds) if opts.clean_pixel_data and _has_pixels(ds) else []
         ctx = _context(ds, opts, keys, stats)
         clean_dataset(ds, ctx)
+        _clean_descriptors(ctx)
         _clean_meta(ds, ctx)
         _mark(ds, opts, ctx)
         if _has_pixels(ds):
@@ -532,6 +535,43 @@ def _clean_value(ds: Dataset, elem: DataElement, keyword: str, ctx: _Ctx, depth:
         _sweep(elem, ctx)
         if ctx.stats.residual_cleaned != before:
             ctx.stats.tags.add(keyword)
+        elif elem.VR in _FREE_TEXT_VRS and elem.value not in (None, ""):
+            ctx.descriptors.append(elem)  # kept only if the text PHI recogniser finds nothing either
+
+
+def _clean_descriptors(ctx: _Ctx) -> None:
+    """Clean Descriptors / Structured Content, second pass: the text PHI recogniser (the one the proxy blocks
+    with) reads every kept descriptor; one with a finding is emptied. Loaded only when the option is on."""
+    if not ctx.descriptors:
+        return
+    from phiwall.detectors import text_phi
+    from phiwall.model import Locator
+    from phiwall.model import Part
+    from phiwall.model import PartKind
+
+    global _text_detector
+    if _text_detector is None:
+        _text_detector = text_phi.build({})
+    texts = ["\\".join(_values(e.value)) for e in ctx.descriptors]
+    joined = "\n".join(texts)
+    part = Part("descriptors", PartKind.TEXT, Locator("body"), text=joined)
+    starts, pos = [], 0
+    for t in texts:
+        starts.append(pos)
+        pos += len(t) + 1
+    hit: set[int] = set()
+    for f in _text_detector.detect(part):
+        if f.start is None:
+            continue
+        hit.update(i for i, s0 in enumerate(starts) if s0 <= f.start < s0 + len(texts[i]) + 1)
+    for i in sorted(hit):
+        elem = ctx.descriptors[i]
+        elem.value = None
+        ctx.stats.residual_cleaned += 1
+        ctx.stats.tags.add(elem.keyword or f"{int(elem.tag):08X}")
+
+
+_text_detector: Any = None
 
 
 def _shift(elem: DataElement, ctx: _Ctx) -> None:

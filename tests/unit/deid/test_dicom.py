@@ -291,3 +291,12 @@ def test_opaque_bytes_with_phi_outside_the_table_are_removed() -> None:
     ds.add_new(0x00189999, "UN", b"\x01\x02 harmless")
     out = run(to_bytes(ds))
     assert 0x00189998 not in out and 0x00189999 in out
+
+
+@pytest.mark.nlp
+def test_clean_descriptors_also_reads_them_with_the_text_phi_recogniser() -> None:
+    ds = make_ds()
+    ds.SeriesDescription = "AXIAL 5mm"
+    ds.ImageComments = "Reviewed with Dr. John Whitfield on 03/02/2019"  # not this file's own values
+    out = run(to_bytes(ds), DicomDeidOptions(clean_descriptors=True))
+    assert out.SeriesDescription == "AXIAL 5mm" and out.ImageComments == ""
