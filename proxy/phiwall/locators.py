@@ -228,7 +228,13 @@ def _ascii_style(literal: str, doc: str) -> bool:
 
 def encode_json_string(new: str, literal: str, doc: str = "") -> str:
     """A JSON string literal for `new`, escaped the way `literal` (the one it replaces) was."""
-    out = json.dumps(new, ensure_ascii=_ascii_style(literal, doc))
+    ascii_style = _ascii_style(literal, doc)
+    if not ascii_style and not new.isascii():
+        try:
+            new.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate ("\ud83d" in the original): only an escape can carry it
+            ascii_style = True
+    out = json.dumps(new, ensure_ascii=ascii_style)
     if "\\/" in literal:
         out = out.replace("/", "\\/")
     return out
@@ -321,6 +327,14 @@ class Form(Step):
         s = _text(self, outer)
         _, k, b = self._pair(s)
         raw = s[k + 1 : b] if k < b else ""
+        try:
+            unquote_to_bytes(raw.replace("+", " ")).decode("utf-8")
+        except UnicodeDecodeError:
+            # parse_qsl read it with U+FFFD replacements: writing the edited text back would change bytes
+            # nobody edited.
+            raise RewriteError(
+                "not_rewritable", "this form field is not valid UTF-8, so phiwall cannot rewrite it"
+            ) from None
         safe = "".join(ch for ch in _FORM_SAFE_CANDIDATES if ch in raw)
         if "%20" in raw and "+" not in raw:
             enc = quote_from_bytes(inner.encode("utf-8"), safe=safe)

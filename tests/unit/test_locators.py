@@ -162,6 +162,16 @@ def test_form_value_keeps_the_other_pairs_and_the_space_style(body: bytes, new: 
     assert step.write(body, str(step.read(body))) == body
 
 
+def test_lossy_form_value_and_lone_surrogates() -> None:
+    with pytest.raises(RewriteError) as e:
+        Form("q", 0).write(b"q=caf%E9", "cafe")
+    assert e.value.code == "not_rewritable"
+    body = b'{"a": "x\\ud83d", "b": "\xc3\xa9"}'  # raw UTF-8 style, and a lone surrogate escape
+    assert Json("a").read(body) == "x\ud83d"
+    out = Json("a").write(body, "y\ud83d")
+    assert isinstance(out, bytes) and json.loads(out) == {"a": "y\ud83d", "b": "é"}
+
+
 def test_form_key_and_renamed_pair() -> None:
     body = b"File+name%3A+John+Smith.png="
     assert FormKey(0).read(body) == "File name: John Smith.png"
