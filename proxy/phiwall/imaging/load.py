@@ -18,7 +18,11 @@ from PIL import ImageOps
 from phiwall.errors import DetectionError
 from phiwall.errors import LimitError
 
-MAX_PIXELS = 100_000_000  # 100 MP: above any phone camera or CR plate, below what would exhaust a worker
+MAX_PIXELS = 100_000_000  # 100 MP: the largest size any image may declare (a JPEG is decoded reduced)
+# Pixels decoded at full resolution (before the downscale): a 9999x9999 PNG is legal but would take 400 MB as
+# RGBA and 2 GB through the mode conversions. 40 MP covers phone photos (JPEGs decode reduced anyway), CR plates
+# and mammograms. Detectors take `max_decode_pixels` from their policy options to change it.
+MAX_DECODE_PIXELS = 40_000_000
 DEFAULT_MAX_SIDE = 512
 
 _heif_registered = False
@@ -66,11 +70,14 @@ def load_image(
     *,
     max_side: int | None = DEFAULT_MAX_SIDE,
     max_pixels: int = MAX_PIXELS,
+    max_decode_pixels: int = MAX_DECODE_PIXELS,
 ) -> Image.Image:
     """Decode the first frame of `data` into an "L" or "RGB" image no larger than `max_side` (None = full size).
 
     Alpha is composited on white (how chat UIs display transparent images), high-bit-depth grayscale is
-    stretched to 8 bits rather than clipped, EXIF orientation is applied.
+    stretched to 8 bits rather than clipped, EXIF orientation is applied. At most `max_decode_pixels` are decoded
+    at full resolution (LimitError above that, which the policy's on_error decides), and the image is reduced to
+    about `max_side` before any mode conversion copies it, so peak memory is one decoded frame.
     """
     img = open_image(data, max_pixels=max_pixels)
     try:
@@ -80,7 +87,15 @@ def load_image(
                 img.seek(0)
             if max_side is not None and img.format == "JPEG":
                 img.draft("RGB" if img.mode not in ("L", "1") else "L", (max_side, max_side))
+            w, h = img.size
+            if w * h > max_decode_pixels:
+                raise LimitError(
+                    f"image of {w}x{h} pixels is over the {max_decode_pixels}-pixel decode limit "
+                    "(detector option max_decode_pixels)"
+                )
             img.load()
+            if max_side is not None:
+                img = _reduce(img, max_side)
             img = ImageOps.exif_transpose(img) or img
             img = to_display_mode(img)
             if max_side is not None and max(img.size) > max_side:
@@ -90,6 +105,21 @@ def load_image(
     except Exception as exc:  # truncated data, corrupt chunks, unsupported codec options
         raise DetectionError(f"image could not be decoded ({type(exc).__name__})") from None
     return img
+
+
+def _reduce(img: Image.Image, max_side: int) -> Image.Image:
+    """Shrink by a whole factor to no less than `max_side` on the long side, in the image's own mode (a palette
+    image by nearest neighbour, so its palette and transparency stay), before conversions multiply its size."""
+    factor = max(img.size) // max_side
+    if factor < 2:
+        return img
+    if img.mode in ("P", "PA", "1", "I;16", "I;16B", "I;16L", "I;16N"):
+        size = (max(1, img.size[0] // factor), max(1, img.size[1] // factor))
+        out = img.resize(size, Image.Resampling.NEAREST)
+    else:
+        out = img.reduce(factor)
+    out.info = dict(img.info)  # EXIF orientation and transparency travel with the pixels
+    return out
 
 
 def to_display_mode(img: Image.Image) -> Image.Image:
