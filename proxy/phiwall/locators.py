@@ -642,17 +642,6 @@ class Percent(Step):
 
 
 @dataclass(frozen=True, slots=True)
-class Whole(Step):
-    """The value is the whole outer value (a body that is one file): kept for chains that must not be empty."""
-
-    def read(self, outer: Value) -> Value:
-        return outer
-
-    def write(self, outer: Value, inner: Value) -> Value:
-        return inner
-
-
-@dataclass(frozen=True, slots=True)
 class NotRewritable(Step):
     """A place phiwall can read but not write: a value derived from the container (a PDF's text layer, a
     rendering, text joined from a Word document's paragraphs) or a format with no writer. `reason` is PHI-free

@@ -36,7 +36,6 @@ from phiwall.locators import NotRewritable
 from phiwall.locators import Percent
 from phiwall.locators import RewriteError
 from phiwall.locators import Utf8
-from phiwall.locators import Whole
 from phiwall.locators import apply
 from phiwall.locators import json_span
 from phiwall.locators import read
@@ -58,7 +57,6 @@ ALL_STEPS = [
     DataUrl(),
     Base64(urlsafe=True, padded=False, wrap=76, newline="\r\n", trailing="\n"),
     Percent(),
-    Whole(),
     NotRewritable("why"),
     GrpcFrame(1, "gzip"),
     Field(2, 1),
