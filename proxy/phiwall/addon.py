@@ -351,8 +351,29 @@ class PhiWall(UploadFlows):
         if inspection is not None:
             self._apply(flow, service, inspection, extra_warn=warned)
 
+    async def _judge_in_place(
+        self, flow: http.HTTPFlow, service: Service, req: RequestData, inspect_as: Service
+    ) -> None:
+        """Judge and enforce an upload whose own body is the whole file (a single PUT of a registered ChatGPT file,
+        a one-request resumable upload). The service registered its size first, so a de-identified file must keep
+        that length exactly (the engines pad DICOM, PNG and JPEG) or the upload is blocked with that reason."""
+        assert self.policy is not None
+        if self.policy.deidentifies:
+            await self._inspect_deidentifying(flow, service, req, inspect_as, [], keep_length=len(req.raw_body))
+            return
+        inspection = await self._inspect_or_answer(flow, service, req, inspect_as)
+        if inspection is not None:
+            self._apply(flow, service, inspection)
+
     async def _inspect_deidentifying(
-        self, flow: http.HTTPFlow, service: Service, req: RequestData, inspect_as: Service, warned: list[str]
+        self,
+        flow: http.HTTPFlow,
+        service: Service,
+        req: RequestData,
+        inspect_as: Service,
+        warned: list[str],
+        *,
+        keep_length: int | None = None,
     ) -> None:
         """Inspect under a policy that may de-identify: one request of a conversation at a time, with the
         conversation's stand-ins, so the same person keeps the same stand-in in every turn. After a rewrite the
@@ -364,7 +385,7 @@ class PhiWall(UploadFlows):
         meta["rewritable"] = True  # this flow's own body is what the pipeline judged (not an assembled upload)
         async with self.scope_locks.hold(scope):
             known = await self.vault.known(scope)
-            ctx_ = DeidContext(scope, tuple(known.items()), tuple(await self.vault.values(scope)))
+            ctx_ = DeidContext(scope, tuple(known.items()), tuple(await self.vault.values(scope)), keep_length)
             inspection = await self._inspect_or_answer(flow, service, req, inspect_as, ctx_)
             if inspection is None:
                 return

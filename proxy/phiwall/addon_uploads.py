@@ -61,6 +61,9 @@ class UploadFlows:
         def _answer_error(self, flow: http.HTTPFlow, service: Service, reason: str, status: int = 422) -> None: ...
         def _audit_plain(self, flow: http.HTTPFlow, note: str, inspection: Inspection | None = None) -> None: ...
         def _block_known(self, flow: http.HTTPFlow, service: Service, reason: str, **kw: Any) -> None: ...
+        async def _judge_in_place(
+            self, flow: http.HTTPFlow, service: Service, req: RequestData, inspect_as: Service
+        ) -> None: ...
 
     def _stateful_kind(self, flow: http.HTTPFlow, service: Service) -> Stateful | None:
         """The handler for a request that is one step of a multi-request upload, or None."""
@@ -217,9 +220,7 @@ class UploadFlows:
                 await self.uploads.close(session)
             await self._judge_whole(flow, service, req, whole, service)
             return
-        inspection = await self._inspect_or_answer(flow, service, req, service)
-        if inspection is not None:
-            self._apply(flow, service, inspection)
+        await self._judge_in_place(flow, service, req, service)
 
     async def _chunk(
         self,
@@ -303,6 +304,9 @@ class UploadFlows:
     ) -> None:
         """Inspect a reassembled file on the request that completes its upload, before that request leaves."""
         flow.metadata[META]["assembled_bytes"] = len(whole)
+        if whole == req.raw_body:  # the whole file is this request's own body: it can be de-identified in place
+            await self._judge_in_place(flow, service, req, inspect_as)
+            return
         syn = replace(req, raw_body=whole, headers=assembled_headers(req.headers))
         inspection = await self._inspect_or_answer(flow, service, syn, inspect_as)
         if inspection is not None:

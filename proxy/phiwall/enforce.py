@@ -144,7 +144,8 @@ class Enforcer:
             applied = self._enforce(flow, verdict, d, message, incident, status, inspection, warn_also, websocket)
         if meta is not None:
             meta["applied"] = applied
-            if d.verdict > Verdict.ALLOW and meta.get("file_ids"):
+            if verdict in (Verdict.WARN, Verdict.BLOCK) and meta.get("file_ids"):
+                # (A de-identified file is not remembered: what reached the service is the clean one.)
                 # The id is known before the bytes (ChatGPT): later messages naming it get the same verdict.
                 self._remember(list(meta["file_ids"]), d.verdict, d.message, d.rule_ids)
         if inspection is not None:

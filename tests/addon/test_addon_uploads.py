@@ -30,6 +30,9 @@ def flow(method: str, url: str, body: bytes = b"", headers: dict[str, str] | Non
         headers=http.Headers(**{k.replace("-", "_"): v for k, v in (headers or {}).items()}),
     )
     f = tflow.tflow(req=req)
+    # The connection goes where the request says (phiwall.hostcheck refuses a Host naming another host).
+    f.server_conn.address = (u.hostname, 443)
+    f.client_conn.sni = u.hostname
     f.request.headers.clear()
     f.request.headers["host"] = u.hostname
     for k, v in (headers or {}).items():

@@ -41,6 +41,9 @@ class DeidContext:
     # person pasting the restored reply back, a name the detector misses in a short sentence) gets the same
     # stand-in although no detector fires on it there.
     values: tuple[tuple[str, str], ...] = ()
+    # The body length the service registered before the bytes (ChatGPT's file_size, a resumable upload's declared
+    # length): the rewritten body must be exactly this long, or the request cannot be de-identified.
+    keep_length: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +101,20 @@ def plan_edits(
         edits[pid] = e.text
         counts.update(dict(e.entity_counts))
         inserted.extend(e.inserted)
+    keep = context.keep_length if context else None
+    if keep is not None and (edits or len(file_work) != 1):
+        raise CannotDeidentify(
+            "size_registered",
+            "the service registered this upload's size before its bytes, and only a single file can be rewritten "
+            "to the same length",
+        )
     for pid, opts in file_work.items():
         part = by_id[pid]
         if any(by_id[t].parent_id == pid for t in text_work):
             raise CannotDeidentify(
                 "nested", "a file and text inside it were both to be de-identified; send them separately"
             )
-        data, kind = _deidentify_file(part, opts, keys)
+        data, kind = _deidentify_file(part, opts, keys, keep)
         edits[pid] = data
         counts[kind] += 1
         operators.append(kind)
@@ -163,7 +173,9 @@ def _add_echoes(
             text_work[p.id] = work
 
 
-def _deidentify_file(part: Part, opts: DeidOptionSet, keys: object | None) -> tuple[bytes, str]:
+def _deidentify_file(
+    part: Part, opts: DeidOptionSet, keys: object | None, keep_length: int | None = None
+) -> tuple[bytes, str]:
     """A file part's de-identified bytes, by the DICOM / raster engines (phiwall.deid.files)."""
     try:
         from phiwall.deid.files import deidentify_bytes  # type: ignore[import-not-found,unused-ignore]
@@ -178,5 +190,7 @@ def _deidentify_file(part: Part, opts: DeidOptionSet, keys: object | None) -> tu
         from phiwall.deid.uids import derive_keys
 
         keys = derive_keys(digest.load_or_create_secret(home.default_secret_file()))
-    res = deidentify_bytes(part.data or b"", part.filename or "file", opts, keys)  # type: ignore[arg-type]
+    if keep_length is not None and len(part.data or b"") != keep_length:
+        raise CannotDeidentify("size_registered", "the file is not the whole body whose size was registered")
+    res = deidentify_bytes(part.data or b"", part.filename or "file", opts, keys, keep_length=keep_length)  # type: ignore[arg-type]
     return res.data, f"FILE:{res.media_type}"
