@@ -116,6 +116,9 @@ def _looks_like_bmp(head: bytes) -> bool:
 def _looks_like_nifti(head: bytes) -> bool:
     if len(head) < 348:
         return False
+    # NIfTI-2 (540-byte header, either byte order) has its magic right after sizeof_hdr, at byte 4, not 344.
+    if head[:4] in (b"\x1c\x02\x00\x00", b"\x00\x00\x02\x1c") and head[4:8] in (b"n+2\x00", b"ni2\x00"):
+        return True
     return head[344:348] in (b"n+1\x00", b"ni1\x00", b"n+2\x00") or (
         struct.unpack_from("<i", head, 0)[0] in (348, 540) and head[344:347] in (b"n+1", b"ni1", b"n+2")
     )

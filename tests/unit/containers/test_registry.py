@@ -141,6 +141,27 @@ def test_nifti_header_text_and_middle_slice(gz: bool) -> None:
     assert len(images) == 1 and images[0].locator.path[-2:] == ("slice", "middle")
 
 
+@pytest.mark.parametrize("big_endian", [False, True])
+@pytest.mark.parametrize("gz", [False, True])
+def test_nifti2_is_sniffed_and_expanded(gz: bool, big_endian: bool) -> None:
+    """NIfTI-2 (540-byte header, magic at byte 4) was sniffed as octet-stream, so it was never expanded."""
+    import gzip
+
+    import nibabel as nib
+    import numpy as np
+
+    vol = np.zeros((32, 32, 5), dtype=">i2" if big_endian else "<i2")
+    vol[8:24, 8:24, :] = 700
+    img = nib.Nifti2Image(vol, np.eye(4), header=nib.Nifti2Header(endianness=">" if big_endian else "<"))
+    img.header["descrip"] = b"subject Jane Doe"
+    data = img.to_bytes()
+    assert data[4:7] == b"n+2" and (data[:4] == b"\x00\x00\x02\x1c") == big_endian
+    assert sniff(data) == "application/x-nifti"
+    parts = _expand_all(gzip.compress(data) if gz else data)
+    assert any("Jane Doe" in (p.text or "") for p in parts if p.kind == PartKind.TEXT)
+    assert [p.locator.path[-2:] for p in parts if p.media_type == "image/png"] == [("slice", "middle")]
+
+
 def test_dicomdir_records_as_text() -> None:
     data = F.make_dicom(directory_records=[{"DirectoryRecordType": "PATIENT", "PatientName": "Doe^Jane",
                                             "PatientID": "ZX-99812"}])  # fmt: skip
