@@ -32,6 +32,8 @@ from phiwall.errors import LimitError
 
 Box = tuple[int, int, int, int]
 MAX_FRAMES: Final = 512
+MIN_CINE_FRAMES: Final = 64  # up to this many frames every frame is read (frame by frame, about 0.1 s each)
+MAX_CINE_PIXELS: Final = 64_000_000  # frames x rows x cols held at once for the static-pixel shortcut
 _REENCODE: Final[dict[str, str]] = {
     str(RLELossless): str(RLELossless),
     str(JPEG2000Lossless): str(JPEG2000Lossless),
@@ -120,19 +122,54 @@ def clean_pixels(ds: Dataset, deny: list[tuple[str, str]], opts: DicomDeidOption
     per_frame: list[list[Box]] = []
     seen: dict[bytes, list[Box]] = {}
     try:
-        for i in range(nframes):
-            img = render_dataset(ds, frame=i)
-            key = img.tobytes()[:: max(1, img.width // 7)]  # identical cine frames are OCR'd once
-            boxes = seen.get(key)
-            if boxes is None:
-                boxes = find_boxes(img, deny, opts)
-                seen[key] = boxes
-            per_frame.append(boxes)
+        imgs = [render_dataset(ds, frame=i) for i in range(nframes)] if nframes > 1 else []
+        static = _static_boxes(imgs, deny, opts) if nframes >= MIN_CINE_FRAMES else None
+        if static is not None:
+            per_frame = static
+        else:
+            for i in range(nframes):
+                img = imgs[i] if imgs else render_dataset(ds, frame=i)
+                key = img.tobytes()[:: max(1, img.width // 7)]  # identical frames are OCR'd once
+                boxes = seen.get(key)
+                if boxes is None:
+                    boxes = find_boxes(img, deny, opts)
+                    seen[key] = boxes
+                per_frame.append(boxes)
     except (DetectionError, LimitError) as exc:
         raise CannotDeidentify("codec", f"the DICOM pixels could not be checked for burned-in text ({exc})") from None
     if not any(per_frame):
         return
     _write_painted(ds, per_frame, opts, stats)
+
+
+def _static_boxes(imgs: list[Any], deny: list[tuple[str, str]], opts: DicomDeidOptions) -> list[list[Box]] | None:
+    """Long cine loops (64+ frames, where reading every frame would run past the inspection time limit): burned-in
+    annotations do not move, the anatomy does. The pixels that are the same in every
+    frame are OCR'd once (everything else blanked), plus the first, middle and last frames in full; when every box
+    those frames show is covered by a static box, the static boxes (and the sampled frames' own) are painted in
+    every frame. Otherwise (text that changes from frame to frame) None: the caller reads every frame."""
+    from PIL import Image
+
+    if len({im.size for im in imgs}) != 1 or len(imgs) * imgs[0].width * imgs[0].height > MAX_CINE_PIXELS:
+        return None
+    stack = np.stack([np.asarray(im.convert("L")) for im in imgs])
+    still = (stack.max(axis=0).astype(np.int16) - stack.min(axis=0)) <= 2
+    composite = Image.fromarray(np.where(still, stack[0], 0).astype(np.uint8), "L")
+    fixed = find_boxes(composite, deny, opts)
+    sampled = {i: find_boxes(imgs[i], deny, opts) for i in sorted({0, len(imgs) // 2, len(imgs) - 1})}
+    for boxes in sampled.values():
+        if not all(any(_covers(f, b) for f in fixed) for b in boxes):
+            return None
+    return [fixed + sampled.get(i, []) for i in range(len(imgs))]
+
+
+def _covers(outer: Box, inner: Box) -> bool:
+    """Whether `outer` covers at least half of `inner`'s area."""
+    x0, y0 = max(outer[0], inner[0]), max(outer[1], inner[1])
+    x1 = min(outer[0] + outer[2], inner[0] + inner[2])
+    y1 = min(outer[1] + outer[3], inner[1] + inner[3])
+    inter = max(0, x1 - x0) * max(0, y1 - y0)
+    return inter * 2 >= inner[2] * inner[3]
 
 
 def _write_painted(ds: Dataset, per_frame: list[list[Box]], opts: DicomDeidOptions, stats: Any) -> None:

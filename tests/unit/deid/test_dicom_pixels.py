@@ -105,3 +105,19 @@ def test_rgb_frame() -> None:
     assert summary["regions_painted"] and after.shape == (256, 320, 3)
     changed = (after != rgb).any(axis=-1)
     assert changed.any() and (after[changed] == 0).all()
+
+
+def test_long_cine_static_annotation_is_painted_in_every_frame() -> None:
+    n = 70  # above MIN_CINE_FRAMES: the static-pixel shortcut, not 70 OCR runs
+    base = text_frame(192, 320)
+    frames = np.repeat(base[np.newaxis], n, axis=0)
+    for i in range(n):  # moving "anatomy" below the annotation
+        frames[i, 120:170, (i * 3) % 250 : (i * 3) % 250 + 60] = 1600
+    ds = make_ds(pixels=frames[0])
+    ds.NumberOfFrames = n
+    ds.PixelData = frames.tobytes()
+    out, summary = deid(ds)
+    after = out.pixel_array
+    text = base == 255 * 16
+    assert summary["frames_cleaned"] == n and all((after[i][text] == 0).all() for i in range(n))
+    assert (after[:, 100:] == frames[:, 100:]).all()  # the moving part is untouched
