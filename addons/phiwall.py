@@ -1,10 +1,13 @@
 """Enforce mode for a plain mitmdump:
 
-    mitmdump -s addons/phiwall.py --set flow_detail=0 --set phiwall_policy=policies/default.yaml
+    mitmdump -s addons/phiwall.py --set phiwall_policy=policies/default.yaml
 
-`phiwall run` does the same with the right mitmproxy options (allow_hosts, connection_strategy=lazy, confdir,
-flow_detail=0). phiwall refuses mitmdump's default flow_detail=1: its flow dump prints URLs with their query
-strings, which can hold PHI (phiwall_unsafe_logging overrides, for synthetic traffic only)."""
+The same addons as `phiwall run` (ExposureGuard, PhiWall, shared state, observability), preceded by
+`PlainMitmdump`, which applies the mitmproxy options `phiwall run` sets wherever the user left mitmdump's default:
+allow_hosts = the guarded chatbot hosts (every other host is tunnelled, its TLS untouched),
+connection_strategy=lazy, flow_detail=0, and listen_host=127.0.0.1 unless proxyauth is set. Options the user sets
+explicitly are kept and judged: a non-loopback listener without authentication is refused (ExposureGuard), and so
+are flow_detail > 0, proxy_debug and -w unless phiwall_unsafe_logging is set (their output holds PHI)."""
 
 import os
 import sys
@@ -14,6 +17,7 @@ import sys
 _here = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
 
-from phiwall.addon import PhiWall  # noqa: E402
+from phiwall import mitm_entry  # noqa: E402
+from phiwall.mitm_plain import PlainMitmdump  # noqa: E402
 
-addons = [PhiWall()]
+addons = [PlainMitmdump(), *mitm_entry.addons]

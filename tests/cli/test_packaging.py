@@ -133,7 +133,8 @@ def _mitmdump_script(tmp_path: Path, port: int, *sets: str) -> list[str]:
 @pytest.mark.parametrize(
     "sets,refused",
     [
-        ((), "flow_detail=1"),  # mitmdump's default flow dump prints URLs with query strings
+        (("flow_detail=2",), "flow_detail=2"),  # a flow dump prints URLs with query strings (and more); the
+        # script sets mitmdump's default flow_detail=1 to 0 itself, as `phiwall run` does (phiwall.mitm_plain)
         (("flow_detail=0", "proxy_debug=true"), "proxy_debug"),
         (("flow_detail=0", "save_stream_file=flows.mitm"), "save_stream_file"),
     ],
