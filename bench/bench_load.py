@@ -16,6 +16,7 @@ Prints the run's context (time, cores, load average) so numbers from a loaded ma
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import socket
@@ -261,6 +262,204 @@ def cmd_unguarded(args: argparse.Namespace) -> None:
     print(f"\n# after: load average {os.getloadavg()[0]:.2f}")
 
 
+# -- gateway: cases (b) chat with PHI checks, (c) 5 MB uploads, (d) the mix, (a) non-guarded, 50 clients ---------
+
+CHAT_TEXT = (
+    "The patient reports intermittent chest tightness on exertion, relieved by rest, with no radiation. "
+    "Vitals were stable and the ECG showed sinus rhythm without acute ST changes. "
+)
+
+
+def _chat_2k() -> bytes:
+    text = (CHAT_TEXT * 20)[:2048]
+    return json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": text}]}).encode()
+
+
+def _serve_counting(cert: str, key: str, ports: Any, stop: Any, result: Any) -> None:
+    """The fake service in its own process, counting each request's x-bench-id (lost or duplicated requests)."""
+    from collections import Counter
+
+    from tests.support.fake_upstream import FakeUpstream
+
+    seen: Counter[str] = Counter()
+    with FakeUpstream(Path(cert), Path(key)) as up:
+        ports.put(up.port)
+        while not stop.is_set():
+            time.sleep(0.2)
+            n = len(up.requests)  # handler threads only append: take the first n, leave what arrives meanwhile
+            got = up.requests[:n]
+            del up.requests[:n]
+            seen.update(r.headers.get("x-bench-id", "") for r in got)
+        time.sleep(0.5)
+        seen.update(r.headers.get("x-bench-id", "") for r in up.requests)
+    result.put(dict(seen))
+
+
+def _gw_client(proxy: str, ca: str, kind: str, threads: int, seconds: float, local: int, out: Any) -> None:
+    import httpx
+
+    body = _chat_2k() if kind == "chat" else _upload_5mb() if kind == "upload" else b""
+    rows: list[tuple[str, int, float]] = []
+    lock = threading.Lock()
+
+    def run(t: int) -> None:
+        end = time.monotonic() + seconds
+        n = 0
+        with httpx.Client(proxy=proxy, verify=ssl.create_default_context(cafile=ca), timeout=120,
+                          trust_env=False) as c:  # fmt: skip
+            while time.monotonic() < end:
+                bid = f"{os.getpid()}-{t}-{n}"
+                n += 1
+                t0 = time.perf_counter()
+                try:
+                    if kind == "get":
+                        r = c.get(f"http://127.0.0.1:{local}/x")
+                    else:
+                        r = c.post("https://api.openai.com/v1/chat/completions", content=body,
+                                   headers={"content-type": "application/json", "x-bench-id": bid})  # fmt: skip
+                    status = r.status_code
+                except httpx.HTTPError:
+                    status = -1
+                with lock:
+                    rows.append((bid, status, time.perf_counter() - t0))
+
+    ts = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    out.put((kind, rows))
+
+
+def _upload_5mb() -> bytes:
+    sys.path.insert(0, str(REPO / "bench"))
+    from bench_proxy import upload_body
+
+    return upload_body("png")
+
+
+def _run_mix(
+    proxy: str, ca: str, mix: dict[str, int], seconds: float, local: int
+) -> dict[str, list[tuple[str, int, float]]]:
+    q: Any = multiprocessing.Queue()
+    procs = []
+    for kind, clients in mix.items():
+        per = 5 if kind != "upload" else 1
+        for i in range(0, clients, per):
+            a = (proxy, ca, kind, min(per, clients - i), seconds, local, q)
+            procs.append(multiprocessing.Process(target=_gw_client, args=a))
+    for p in procs:
+        p.start()
+    out: dict[str, list[tuple[str, int, float]]] = {}
+    for _ in procs:
+        kind, rows = q.get()
+        out.setdefault(kind, []).extend(rows)
+    for p in procs:
+        p.join()
+    return out
+
+
+def _stats(rows: list[tuple[str, int, float]], seconds: float) -> str:
+    ok = sorted(r[2] for r in rows if r[1] == 200)
+    n503 = [r[2] for r in rows if r[1] == 503]
+    other = sum(1 for r in rows if r[1] not in (200, 503))
+    if not ok:
+        return f"0 ok | - | - | {len(n503)} | {other}"
+    p50 = 1000 * statistics.median(ok)
+    p99 = 1000 * ok[min(len(ok) - 1, int(len(ok) * 0.99))]
+    o = f" (max {1000 * max(n503):.0f} ms)" if n503 else ""
+    return f"{len(ok) / seconds:.1f} | {p50:.0f} | {p99:.0f} | {len(n503)}{o} | {other}"
+
+
+def _peak_rss_mb(pid: int) -> float:
+    total = 0
+    for p in _tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def cmd_gateway(args: argparse.Namespace) -> None:
+    from tests.support.proxy import REDIRECT
+    from tests.support.tls import SERVICE_HOSTS
+
+    tmp = Path(tempfile.mkdtemp(prefix="phiwall-bench-gw-"))
+    ca, cert, key = make_test_pki(tmp / "pki")
+    ports: Any = multiprocessing.Queue()
+    stop = multiprocessing.Event()
+    result: Any = multiprocessing.Queue()
+    up = multiprocessing.Process(target=_serve_counting, args=(str(cert), str(key), ports, stop, result), daemon=True)
+    up.start()
+    up_port = ports.get()
+    loc = multiprocessing.Process(target=_serve, args=(ports, None, None), daemon=True)
+    loc.start()
+    local = ports.get()
+    mapping = ",".join(f"{h}=127.0.0.1:{up_port}" for h in SERVICE_HOSTS) + f",127.0.0.1=127.0.0.1:{local}"
+    env = dict(os.environ, PHIWALL_TEST_UPSTREAMS=mapping, PHIWALL_HOME=str(tmp / "home"))
+    print(f"# bench_load gateway — {context()}")
+    print(f"# {args.clients} clients, {args.seconds:g} s per case; phiwall gateway --replicas {args.replicas}")
+    gport = free_port()
+    gw = subprocess.Popen(
+        [sys.executable, "-m", "phiwall.cli", "gateway", "--replicas", str(args.replicas), "--port", str(gport),
+         "--", "--workers", str(args.workers), "--", "-s", str(REDIRECT),
+         "--set", f"ssl_verify_upstream_trusted_ca={ca}"],
+        stdout=(tmp / "gateway.out").open("wb"), stderr=subprocess.STDOUT, env=env, cwd=REPO,
+    )  # fmt: skip
+    pport = free_port()
+    plain = subprocess.Popen(
+        [str(Path(sys.executable).with_name("mitmdump")), "--listen-host", "127.0.0.1", "--listen-port", str(pport),
+         "-s", str(REDIRECT), "--set", f"confdir={tmp}/plain", "--set", "connection_strategy=lazy",
+         "--set", "flow_detail=0", "--set", f"ssl_verify_upstream_trusted_ca={ca}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    try:
+        end = time.monotonic() + 300
+        while "phiwall gateway: ready" not in (tmp / "gateway.out").read_text():
+            if time.monotonic() > end or gw.poll() is not None:
+                raise SystemExit("gateway did not become ready:\n" + (tmp / "gateway.out").read_text()[-2000:])
+            time.sleep(0.5)
+        gca = str(tmp / "home" / "mitmproxy" / "mitmproxy-ca-cert.pem")
+        pca = str(tmp / "plain" / "mitmproxy-ca-cert.pem")
+        small = max(1, args.clients - args.uploaders)
+        cases = [
+            ("(a) non-guarded GETs", {"get": args.clients}),
+            ("(b) 2 KB chat, PHI checks", {"chat": args.clients}),
+            ("(c) 5 MB image uploads", {"upload": args.uploaders}),
+            ("(d) mix: chat + uploads", {"chat": small, "upload": args.uploaders}),
+        ]
+        print("\n| case | proxy | requests | ok/s | p50 ms | p99 ms | 503s | other errors |")
+        print("|---|---|---|---|---|---|---|---|")
+        all_rows: list[tuple[str, int, float]] = []
+        for name, mix in cases:
+            for proxy, url, cafile in (("mitmdump", f"http://127.0.0.1:{pport}", pca),
+                                       ("gateway", f"http://127.0.0.1:{gport}", gca)):  # fmt: skip
+                out = _run_mix(url, cafile, mix, args.seconds, local)
+                for kind, rows in out.items():
+                    if proxy == "gateway":
+                        all_rows += rows
+                    print(f"| {name} | {proxy} | {kind} | {_stats(rows, args.seconds)} |", flush=True)
+        print(f"\n# peak RSS of the gateway's process tree: {_peak_rss_mb(gw.pid):.0f} MB")
+    finally:
+        gw.send_signal(__import__("signal").SIGINT)
+        gw.wait(60)
+        plain.terminate()
+        plain.wait(20)
+        stop.set()
+        seen = result.get(timeout=30)
+        loc.terminate()
+    ok_ids = [r[0] for r in all_rows if r[1] == 200 and not r[0].startswith("get")]
+    lost = [i for i in ok_ids if i not in seen]
+    dup = [i for i, n in seen.items() if n > 1 and i]
+    print(
+        f"# gateway: {len(ok_ids)} answered 200 (chat/upload); lost at the service: {len(lost)}; duplicated: {len(dup)}"
+    )
+    print(f"# after: load average {os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -272,6 +471,13 @@ def main() -> None:
     u.add_argument("--no-wait-ready", action="store_true", help="start measuring before /readyz (warm-up)")
     u.add_argument("extra", nargs="*", help="mitmdump options for phiwall (after --)")
     u.set_defaults(func=cmd_unguarded)
+    g = sub.add_parser("gateway", help="cases (a)-(d) through phiwall gateway with many clients")
+    g.add_argument("--seconds", type=float, default=15.0)
+    g.add_argument("--clients", type=int, default=50)
+    g.add_argument("--uploaders", type=int, default=4, help="clients sending 5 MB uploads in (c) and (d)")
+    g.add_argument("--replicas", type=int, default=2)
+    g.add_argument("--workers", type=int, default=1, help="general workers per replica (plus 1 express)")
+    g.set_defaults(func=cmd_gateway)
     args = ap.parse_args()
     args.func(args)
 

@@ -143,7 +143,7 @@ class Observability:
         loader.add_option(
             "phiwall_queue_wait_ms",
             int,
-            2000,
+            500,
             "How long a guarded request may wait for a free inspection worker before on_overload answers (503).",
         )
         loader.add_option("phiwall_max_queue", int, 64, "Guarded requests that may wait for a worker at once.")

@@ -102,7 +102,7 @@ class PoolLimits:
     """Back-pressure: how long a guarded request may wait for a worker, how many may wait, and how many body
     bytes may be waiting or in inspection at once (memory in total; per request it is the policy's body limit)."""
 
-    max_wait: float = 2.0
+    max_wait: float = 0.5
     max_queue: int = 64
     max_inflight_bytes: int = 512 * 1024 * 1024
 
