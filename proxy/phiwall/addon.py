@@ -34,6 +34,8 @@ from phiwall.addon_uploads import json_or_none
 from phiwall.audit import AuditSink
 from phiwall.audit import JsonlAudit
 from phiwall.deid.plan import DeidContext
+from phiwall.deid.restore import Restorer
+from phiwall.deid.restore import restore_body
 from phiwall.deid.vault import MemoryVault
 from phiwall.deid.vault import ScopeLocks
 from phiwall.deid.vault import Vault
@@ -426,7 +428,10 @@ class PhiWall(UploadFlows):
         if flow.websocket is None or not flow.websocket.messages:
             return
         msg = flow.websocket.messages[-1]
-        if not msg.from_client or msg.dropped:
+        if msg.dropped:
+            return
+        if not msg.from_client:
+            await self._restore_websocket(flow, msg)
             return
         service = route(flow.request.pretty_host)
         if service is None or self.source is None or self.policy is None:
@@ -561,13 +566,35 @@ class PhiWall(UploadFlows):
             websocket=True,
             flow_id=flow.id,
         )
-        try:
-            inspection = await self._inspect(req, _WEBSOCKET)
-        except PhiWallError as e:
-            kind = "timeout" if isinstance(e, InspectionTimeout) else "unparseable"
-            apply(self.policy.error_decision(service.name, str(e), kind=kind))
+        scope = conversation_scope(req.who.user, req.who.client, service.name)
+        async with self.scope_locks.hold(scope):
+            deid = None
+            if self.policy.deidentifies:
+                known = await self.vault.known(scope)
+                deid = DeidContext(scope, tuple(known.items()), tuple(await self.vault.values(scope)))
+            try:
+                inspection = await self._inspect(req, _WEBSOCKET, deid)
+            except PhiWallError as e:
+                kind = "timeout" if isinstance(e, InspectionTimeout) else "unparseable"
+                apply(self.policy.error_decision(service.name, str(e), kind=kind))
+                return
+            if inspection.deid is not None and inspection.deid.vault and ctx.options.phiwall_mode != "shadow":
+                await self.vault.add(scope, inspection.deid.vault)
+                flow.metadata.setdefault(META, {})["restore_scope"] = scope
+            apply(inspection.decision, inspection)
+
+    async def _restore_websocket(self, flow: http.HTTPFlow, msg: Any) -> None:
+        """A server→client message of a socket whose messages were de-identified: stand-ins restored, message by
+        message (a stand-in cut across two messages stays as sent)."""
+        scope = (flow.metadata.get(META) or {}).get("restore_scope")
+        if not scope:
             return
-        apply(inspection.decision, inspection)
+        restorer = Restorer(await self.vault.originals(scope))
+        if not restorer:
+            return
+        new = restore_body(msg.content, restorer)
+        if new is not None:
+            msg.content = new
 
     def _inject(self, flow: http.HTTPFlow, notice: bytes) -> None:
         try:
@@ -621,7 +648,10 @@ class PhiWall(UploadFlows):
     def _request_data(self, flow: http.HTTPFlow, body: bytes | None = None) -> RequestData:
         """A picklable snapshot of the request; with `body`, the decoded body replaces the wire body."""
         r = flow.request
-        headers = tuple((k, v) for k, v in r.headers.items(multi=True))
+        # Identity headers from an authenticating proxy are for phiwall (resolved into `who`), not content to
+        # inspect (phiwall.headers inspects custom headers' values).
+        own = {str(getattr(ctx.options, o, "") or "").lower() for o in ("phiwall_user_header", "phiwall_groups_header")}
+        headers = tuple((k, v) for k, v in r.headers.items(multi=True) if k.lower() not in own)
         if body is not None:
             headers = tuple((k, v) for k, v in headers if k.lower() != "content-encoding")
         return RequestData(

@@ -17,11 +17,13 @@ from dataclasses import replace
 from typing import Any
 
 from phiwall import containers
+from phiwall import headers
 from phiwall import justify
 from phiwall import safelog
 from phiwall.deid.options import CannotDeidentify
 from phiwall.deid.plan import STRUCTURAL
 from phiwall.deid.plan import DeidContext
+from phiwall.deid.plan import find_values
 from phiwall.deid.plan import plan_edits
 from phiwall.deid.text import spans_of
 from phiwall.detectors import build_detector
@@ -150,6 +152,10 @@ class Pipeline:
                 t0,
                 "internal",
             )
+        if not req.websocket:  # custom request headers are text the service receives (phiwall.headers)
+            extra = headers.header_parts(req.headers, [p.id for p in envelope.parts])
+            if extra:
+                envelope = replace(envelope, parts=envelope.parts + extra)
         if envelope.endpoint == "generic" and self.policy.unknown_endpoint != "inspect":
             verdict = Verdict.parse(self.policy.unknown_endpoint)
             msg = (
@@ -161,7 +167,8 @@ class Pipeline:
         found = justify.find(req, envelope) if self.policy.justifiable else None
         self._justified = found is not None and bool(found.reason)  # read by every evaluate of this request
         try:
-            expanded, decision, timings = self._judge(envelope, req.who, t0, req.host)
+            known = deid.values if deid is not None else ()
+            expanded, decision, timings = self._judge(envelope, req.who, t0, req.host, known)
             if decision.verdict == Verdict.DEIDENTIFY:
                 ins = self._deidentify(req, body, adapter, expanded, decision, timings, deid, t0)
             else:
@@ -211,9 +218,18 @@ class Pipeline:
         return self._result(expanded, decision, timings)
 
     def _judge(
-        self, envelope: Envelope, who: Who | None, t0: float, host: str | None
+        self,
+        envelope: Envelope,
+        who: Who | None,
+        t0: float,
+        host: str | None,
+        known: Sequence[tuple[str, str]] = (),
     ) -> tuple[Envelope, Decision, dict[str, float]]:
-        """Expand containers, run the detectors, evaluate the policy: the expanded envelope and the decision."""
+        """Expand containers, run the detectors, evaluate the policy: the expanded envelope and the decision.
+
+        `known`: (entity, original) of values this conversation already had de-identified; every occurrence in a
+        text part counts as a finding (detector "vault"), so a later message naming the same person is
+        de-identified even where the detector misses the name."""
         timings: dict[str, float] = {}
         findings: list[Finding] = list(envelope.adapter_findings)
         errors: list[tuple[str, str]] = []  # (kind, PHI-free message)
@@ -221,6 +237,8 @@ class Pipeline:
             envelope = self._expand(envelope)
         except PhiWallError as e:
             errors.append((_kind(e), str(e)))
+        if known:
+            findings.extend(find_values(envelope.parts, known))
         timings["expand"] = _ms(t0)
         # Exceptions can lower a verdict on evidence found later, so only short-circuit without them.
         can_stop_early = not self.policy.exceptions
@@ -241,6 +259,8 @@ class Pipeline:
                 and self.policy.evaluate(envelope, findings, who, host, justified=j).verdict == Verdict.BLOCK
             ):
                 break
+        if known:
+            findings = _drop_covered_vault_findings(findings)
         decision = self.policy.evaluate(envelope, findings, who, host, justified=self._justified)
         if errors:
             kind, message = errors[0]
@@ -389,6 +409,20 @@ class Pipeline:
             notes=envelope.notes,
             correlation_id=envelope.correlation_id,
         )
+
+
+def _drop_covered_vault_findings(findings: list[Finding]) -> list[Finding]:
+    """A known value the detectors found themselves is counted once (theirs)."""
+    spans = [(f.part_id, f.start, f.end) for f in findings if f.detector != "vault" and f.start is not None]
+    return [
+        f
+        for f in findings
+        if f.detector != "vault"
+        or not any(
+            p == f.part_id and a is not None and b is not None and a < (f.end or 0) and (f.start or 0) < b
+            for p, a, b in spans
+        )
+    ]
 
 
 def _cannot(decision: Decision, title: str, reason: str, kind: str = "cannot_deidentify") -> Decision:

@@ -180,3 +180,30 @@ async def test_a_part_that_cannot_be_rewritten_is_blocked_with_the_reason(deid_a
     assert "de-identify" in msg and NAME not in msg
     ev = audit(tmp_path)[-1]
     assert ev["verdict"] == "block" and "deidentify-failed" in ev["rule_ids"]
+
+
+async def test_websocket_message_is_rewritten_and_the_server_reply_restored(deid_addon, tmp_path: Path) -> None:
+    from tests.addon.test_addon_hooks import ws_flow
+
+    frame = json.dumps({"type": "response.create", "input": PROMPT}).encode()
+    f = ws_flow("api.openai.com", "/v1/responses", [frame])
+    await deid_addon.websocket_message(f)
+    msg = f.websocket.messages[-1]
+    assert not msg.dropped
+    sent = json.loads(msg.content)["input"]
+    assert NAME not in sent and "[PATIENT_1]" in sent
+    ev = audit(tmp_path)[-1]
+    assert ev["websocket"] is True and ev["verdict"] == "deidentify" and ev["applied"] == "deidentify"
+    # the next client message of the same person keeps the stand-in
+    f.websocket.messages.append(type(msg)(msg.type, True, json.dumps({"type": "x", "input": f"And {NAME}?"}).encode()))
+    await deid_addon.websocket_message(f)
+    assert json.loads(f.websocket.messages[-1].content)["input"] == "And [PATIENT_1]?"
+    # a message where no detector finds her (lower case, no context) is still caught: the vault knows the value
+    late = json.dumps({"type": "x", "input": "ok. margaret okafor"}).encode()
+    f.websocket.messages.append(type(msg)(msg.type, True, late))
+    await deid_addon.websocket_message(f)
+    assert json.loads(f.websocket.messages[-1].content)["input"] == "ok. [PATIENT_1]"
+    reply = json.dumps({"type": "response.output_text.delta", "delta": "[PATIENT_1] is stable."}).encode()
+    f.websocket.messages.append(type(msg)(msg.type, False, reply))
+    await deid_addon.websocket_message(f)
+    assert json.loads(f.websocket.messages[-1].content)["delta"] == f"{NAME} is stable."

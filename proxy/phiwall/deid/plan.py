@@ -173,6 +173,24 @@ def _add_echoes(
             text_work[p.id] = work
 
 
+def find_values(parts: Sequence[Part], values: Sequence[tuple[str, str]]) -> list[Finding]:
+    """Findings (detector "vault", score 1) for every whole-word, case-insensitive occurrence of a known original in
+    the text parts."""
+    by_value = {o.casefold(): e for e, o in values if len(o.strip()) >= 3}
+    if not by_value:
+        return []
+    rx = re.compile(
+        r"(?<!\w)(?:" + "|".join(re.escape(v) for v in sorted(by_value, key=len, reverse=True)) + r")(?!\w)",
+        re.IGNORECASE,
+    )
+    out = []
+    for p in parts:
+        if p.kind == PartKind.TEXT and p.text:
+            for m in rx.finditer(p.text):
+                out.append(Finding("vault", by_value[m.group(0).casefold()], p.id, 1.0, m.start(), m.end()))
+    return out
+
+
 def _deidentify_file(
     part: Part, opts: DeidOptionSet, keys: object | None, keep_length: int | None = None
 ) -> tuple[bytes, str]:
