@@ -143,8 +143,8 @@ def _parser() -> argparse.ArgumentParser:
         "on loopback ports, sharing state in Redis (started unless --redis). Arguments after -- go to every "
         "replica's `phiwall run` (a second -- then to mitmdump). Ctrl-C stops all of it.",
     )
-    gw.add_argument("--replicas", type=int, default=2, help="phiwall processes behind HAProxy (default 2)")
-    gw.add_argument("--port", type=int, default=8080, help="port HAProxy listens on (default 8080)")
+    gw.add_argument("--replicas", type=_count, default=2, help="phiwall processes behind HAProxy (default 2)")
+    gw.add_argument("--port", type=_port, default=8080, help="port HAProxy listens on (default 8080)")
     gw.add_argument("--host", default="127.0.0.1", help="address HAProxy listens on (default 127.0.0.1)")
     gw.add_argument("--redis", metavar="URL", help="use this Redis (redis://host:port/db) instead of starting one")
     gw.set_defaults(func=cmd_gateway)
@@ -207,7 +207,7 @@ def _run_access_flags(run: argparse.ArgumentParser) -> None:
         action="store_true",
         help="listen on a non-loopback address without authentication (anyone who reaches it may use it)",
     )
-    g.add_argument("--admin-port", type=int, metavar="PORT", help="serve /metrics, /healthz, /readyz, /proxy.pac")
+    g.add_argument("--admin-port", type=_port, metavar="PORT", help="serve /metrics, /healthz, /readyz, /proxy.pac")
     g.add_argument("--admin-host", metavar="ADDR", help="admin address (default 127.0.0.1; containers: 0.0.0.0)")
     g.add_argument("--state", metavar="URL", help="shared state: memory (default) or redis://host:port/db")
 

@@ -347,6 +347,9 @@ def test_version(tmp_path: Path) -> None:
         (["run", "--port", "0"], "--port: 0 is not a port"),
         (["run", "--port", "70000"], "--port: 70000 is not a port"),
         (["scan", "--jobs", "0", "."], "--jobs/-j: 0 is too few"),
+        (["run", "--admin-port", "0"], "--admin-port: 0 is not a port"),
+        (["gateway", "--replicas", "0"], "--replicas: 0 is too few"),
+        (["gateway", "--port", "99999"], "--port: 99999 is not a port"),
     ],
 )
 def test_impossible_values_are_refused_when_parsed(tmp_path: Path, args: list[str], message: str) -> None:
