@@ -43,6 +43,7 @@ from pydicom.uid import UID
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 from pydicom.uid import ExplicitVRBigEndian
 from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import RLELossless
 
 from phiwall import dicom_io
 from phiwall.deid import uids
@@ -286,11 +287,80 @@ def deidentify_dicom(
                 cleaner(ds, deny, opts, stats)
         if _transfer_syntax(ds) == ExplicitVRBigEndian:
             _to_little_endian(ds)
-        out = _write(ds, read.has_file_meta or read.has_preamble)
+        part10 = read.has_file_meta or read.has_preamble
+        out = _write(ds, part10)
+        if keep_length is not None:
+            out = _fit_length(ds, out, keep_length, part10, stats)
     ts = str(_transfer_syntax(ds) or "")
-    if keep_length is not None:
-        out = pad_to_length(out, keep_length, ts)
     return DeidResult(out, MEDIA_TYPE, stats.summary(ts))
+
+
+def _fit_length(ds: Dataset, out: bytes, keep_length: int, part10: bool, stats: Stats) -> bytes:
+    """Meet a registered size: pad when shorter; when longer, make room without losing anything the profile keeps,
+    in this order: (1) one DeidentificationMethod value (the code sequence still lists every method); (2) native
+    pixels stored RLE Lossless (same values, usually half the bytes); (3) JPEG 2000 pixels re-encoded lossy at the
+    compression ratio that fits (only when the input was JPEG 2000). A difference smaller than a padding element is
+    absorbed by lengthening the DeidentificationMethod value. Refused when nothing fits."""
+    from pydicom.uid import JPEG2000
+
+    def attempt(data: bytes) -> bytes | None:
+        diff = keep_length - len(data)
+        ts = str(_transfer_syntax(ds) or "")
+        if diff < 0 or diff % 2:
+            return None
+        header = 8 if (UID(ts).is_implicit_VR if ts else True) else 12
+        if 0 < diff < header:  # too small for an element: lengthen a value instead (even steps keep the padding)
+            ds.DeidentificationMethod = [*_values(ds.DeidentificationMethod)[:-1], "phiwall." + "." * diff]
+            data = _write(ds, part10)
+            if len(data) != keep_length:
+                return None
+            return data
+        try:
+            return pad_to_length(data, keep_length, ts)
+        except CannotDeidentify:
+            return None
+
+    fitted = attempt(out)
+    if fitted is not None:
+        return fitted
+    ds.DeidentificationMethod = ["Basic Application Confidentiality Profile", "phiwall."]
+    for elem in ds.iterall():  # compact dummies: the shortest values the VRs allow (Z allows PatientName empty)
+        if elem.VR in ("PN", "LO", "SH", "CS", "AE", "LT", "ST", "UT", "UC") and elem.value in DUMMY_TEXTS:
+            elem.value = "X"
+    if "PatientName" in ds:
+        ds.PatientName = ""
+    out = _write(ds, part10)
+    fitted = attempt(out)
+    if fitted is not None:
+        return fitted
+    ts = _transfer_syntax(ds)
+    if "PixelData" in ds and ts is not None and not ts.is_compressed and ts != DeflatedExplicitVRLittleEndian:
+        try:
+            ds.compress(RLELossless, generate_instance_uid=False)
+            stats.tags.add("PixelData")
+        except Exception:  # no RLE for this layout: go on to the next way, or refuse
+            pass
+        else:
+            fitted = attempt(_write(ds, part10))
+            if fitted is not None:
+                return fitted
+    if "PixelData" in ds and ts is not None and str(ts).startswith("1.2.840.10008.1.2.4.9"):
+        arr = ds.pixel_array
+        raw = arr.size * arr.dtype.itemsize
+        for slack in (1.15, 1.4, 2.0):
+            budget = len(ds.PixelData) - (len(out) - keep_length) - 1024
+            if budget <= 0:
+                break
+            try:
+                ds.compress(JPEG2000, arr, j2k_cr=[max(1.0, raw / budget * slack)], generate_instance_uid=False)
+            except Exception:
+                break
+            ds.LossyImageCompression = "01"
+            out = _write(ds, part10)
+            fitted = attempt(out)
+            if fitted is not None:
+                return fitted
+    raise CannotDeidentify("size_registered", _SIZE_MESSAGE)
 
 
 def clean_directory_records(ds: Dataset, opts: DicomDeidOptions, keys: DeidKeys) -> Stats:
@@ -675,7 +745,7 @@ def _mark(ds: Dataset, opts: DicomDeidOptions, ctx: _Ctx) -> None:
     used = ["basic"] + [name for name in CID_7050 if name != "basic" and getattr(opts, name, False)]
     if opts.retain_longitudinal_full_dates and "retain_longitudinal_modified_dates" in used:
         used.remove("retain_longitudinal_modified_dates")
-    methods = [CID_7050[name][1] for name in used] + ["phiwall"]
+    methods = [CID_7050[name][1] for name in used] + ["phiwall."]
     ds.DeidentificationMethod = methods  # LO, VM 1-n: one value per method (each fits 64 characters)
     seq = Sequence()
     for name in used:
