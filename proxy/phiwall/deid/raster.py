@@ -195,7 +195,10 @@ def _encode(
     if fmt == "PNG":
         if "dpi" in original.info:
             params["dpi"] = original.info["dpi"]
-        return _save(img, "PNG", optimize=False, compress_level=6, **params)
+        out = _save(img, "PNG", optimize=False, compress_level=6, **params)
+        if keep_length is not None and len(out) > keep_length - 12:  # a registered size: squeeze before refusing
+            out = _save(img, "PNG", optimize=True, compress_level=9, **params)
+        return out
     if fmt == "WEBP":
         lossless = bool(original.info.get("phiwall_webp_lossless"))
         return _save(img, "WEBP", lossless=lossless, quality=100 if lossless else opts.jpeg_quality, **params)
