@@ -105,14 +105,18 @@ def is_overridden(verdict: Verdict, override: str, justified: bool) -> bool:
 
 
 def _is_marked(p: Part) -> bool:
-    return p.kind == PartKind.TEXT and p.parent_id is None and bool(p.text) and bool(_MARKER_LINE.match(p.text or ""))
+    top = p.kind == PartKind.TEXT and p.parent_id is None and p.locator.container != "header"
+    return top and bool(p.text) and bool(_MARKER_LINE.match(p.text or ""))
 
 
 def _newest_message(parts: Sequence[Part]) -> Part | None:
     texts = [
         p
         for p in parts
-        if p.kind == PartKind.TEXT and p.parent_id is None and not _SYSTEMISH.search(p.locator.audit_where())
+        if p.kind == PartKind.TEXT
+        and p.parent_id is None
+        and p.locator.container != "header"
+        and not _SYSTEMISH.search(p.locator.audit_where())
     ]
     return texts[-1] if texts else None
 
