@@ -81,9 +81,20 @@ class SharedState:
             "memory",
             "Cross-request state: 'memory' (this process) or redis://host:port/db (shared by every replica).",
         )
+        loader.add_option(
+            "phiwall_upload_max_bytes", int, 512 * 1024 * 1024, "Largest multi-request upload held to judge it whole."
+        )
+        loader.add_option(
+            "phiwall_upload_total_bytes", int, 1024 * 1024 * 1024, "Upload chunk bytes one replica holds at once."
+        )
 
     def configure(self, updated: set[str]) -> None:
         global _store
+        for opt in ("phiwall_upload_max_bytes", "phiwall_upload_total_bytes"):
+            if getattr(self.opts, opt) <= 0:
+                raise exceptions.OptionsError(f"{opt} must be a positive number of bytes")
+        self.wall.uploads.max_session_bytes = self.opts.phiwall_upload_max_bytes
+        self.wall.uploads.max_total_bytes = self.opts.phiwall_upload_total_bytes
         if "phiwall_state" not in updated and self.store is not None:
             return
         try:
