@@ -332,7 +332,7 @@ class DeidOptions(Strict):
 class Rule(Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="Stable id, audited; lowercase, digits, . _ -")
     description: str = ""
-    when: When = Field(default_factory=When)
+    when: When = Field(default_factory=lambda: When.model_validate({}))
     action: Action
     message: str | None = Field(
         None, description="What the person reads; placeholders: " + ", ".join(MESSAGE_PLACEHOLDERS)
@@ -379,7 +379,7 @@ class PolicyException(Strict):
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     reason: str = Field(min_length=3, description="Why this exception exists; audited with every use.")
-    when: Context = Field(default_factory=Context)
+    when: Context = Field(default_factory=lambda: Context.model_validate({}))
     rules: StrList | None = Field(None, description="Rule ids this exception caps (default: every rule).")
     max_verdict: Literal["allow", "warn"] = Field(description="The strictest verdict the capped rules may give.")
     message: str | None = None
@@ -419,7 +419,7 @@ class PolicyModel(Strict):
         "Rules with the same id replace the base's.",
     )
     disable: StrList = Field(default_factory=list, description="Base-policy rule ids to drop.")
-    defaults: Defaults = Field(default_factory=Defaults)
+    defaults: Defaults = Field(default_factory=lambda: Defaults.model_validate({}))
     detectors: dict[str, DetectorOptions] = Field(default_factory=dict)
     thresholds: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
         default_factory=dict, description="Per-entity minimum score (entity or glob → 0..1), applied to every rule."
