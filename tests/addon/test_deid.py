@@ -207,3 +207,26 @@ async def test_websocket_message_is_rewritten_and_the_server_reply_restored(deid
     f.websocket.messages.append(type(msg)(msg.type, False, reply))
     await deid_addon.websocket_message(f)
     assert json.loads(f.websocket.messages[-1].content)["delta"] == f"{NAME} is stable."
+
+
+async def test_restore_false_keeps_stand_ins_in_the_reply(phiwall_ctx, tmp_path: Path) -> None:
+    addon, tctx = phiwall_ctx
+    p = tmp_path / "norestore.yaml"
+    p.write_text(
+        POLICY.replace(
+            "DATE_OF_BIRTH, MRN, PHONE_NUMBER, US_SSN]}",
+            "DATE_OF_BIRTH, MRN, PHONE_NUMBER, US_SSN]}\n    with: {text: {restore: false}}",
+        )
+    )
+    tctx.configure(addon, phiwall_policy=str(p))
+    f = flow("POST", OPENAI, chat(PROMPT), JSON)
+    await send(addon, f)
+    assert "[PATIENT_1]" in sent_text(f)[0]
+    reply = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "[PATIENT_1] is fine."}}]}
+    f.response = http.Response.make(200, json.dumps(reply).encode(), JSON)
+    addon.responseheaders(f)
+    await addon.response(f)
+    assert f.response.json()["choices"][0]["message"]["content"] == "[PATIENT_1] is fine."
+    g = flow("POST", OPENAI, chat(PROMPT), JSON)  # still consistent next turn
+    await send(addon, g)
+    assert sent_text(g) == sent_text(f)

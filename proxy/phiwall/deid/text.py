@@ -61,6 +61,7 @@ LABELS = {
 }
 _STAND_IN = re.compile(r"\[([A-Z_]+)_(\d+)\]")
 RESTORABLE = frozenset({"pseudonym", "surrogate"})
+NO_RESTORE = "#norestore"  # marks a vault entry's entity: kept for consistency, never put back into a reply
 
 
 def label(entity: str) -> str:
@@ -95,15 +96,15 @@ class Pseudonyms:
             if m:
                 self._next[m.group(1)] = max(self._next[m.group(1)], int(m.group(2)))
 
-    def stand_in(self, entity: str, value: str, operator: str = "pseudonym") -> str:
+    def stand_in(self, entity: str, value: str, operator: str = "pseudonym", *, restore: bool = True) -> str:
         memo = self._memo.get((entity, value))
         if memo is not None:
             return memo
         key = value_key(entity, value)
-        self._memo[(entity, value)] = got = self._assign(key, entity, value, operator)
+        self._memo[(entity, value)] = got = self._assign(key, entity, value, operator, restore)
         return got
 
-    def _assign(self, key: str, entity: str, value: str, operator: str) -> str:
+    def _assign(self, key: str, entity: str, value: str, operator: str, restore: bool = True) -> str:
         got = self.known.get(key)
         if got is not None:
             return got
@@ -118,7 +119,7 @@ class Pseudonyms:
             new = f"[{lab}_{self._next[lab]}]"
         self.known[key] = new
         self._taken.add(new)
-        self.new.append((key, new, value, entity))
+        self.new.append((key, new, value, entity if restore else entity + NO_RESTORE))
         return new
 
 
@@ -233,7 +234,7 @@ def deidentify_text(
     # Number stand-ins in reading order (presidio applies operators from the end of the text backwards).
     for f, opts in sorted(findings, key=lambda fo: fo[0].start or 0):
         if opts.operator in RESTORABLE:
-            pseudonyms.stand_in(f.entity, text[f.start : f.end], opts.operator)
+            pseudonyms.stand_in(f.entity, text[f.start : f.end], opts.operator, restore=opts.restore)
     out = _engine().anonymize(text, results, operators)
     return TextEdit(part_id, out.text, tuple(sorted(counts.items())), tuple(dict.fromkeys(inserted)))
 
@@ -248,7 +249,8 @@ def _operator(entity: str, opts: TextDeidOptions, pseudonyms: Pseudonyms, insert
         return s
 
     if op in RESTORABLE:
-        return OperatorConfig("custom", {"lambda": lambda v: record(pseudonyms.stand_in(entity, v, op))})
+        keep = opts.restore
+        return OperatorConfig("custom", {"lambda": lambda v: record(pseudonyms.stand_in(entity, v, op, restore=keep))})
     if op == "replace":
         return OperatorConfig(
             "replace", {"new_value": record(opts.template.format(entity=entity, label=label(entity)))}

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from typing import Protocol
 
 from phiwall import digest
+from phiwall.deid.text import NO_RESTORE
 
 if TYPE_CHECKING:
     from phiwall.state import StateStore
@@ -96,11 +97,11 @@ class MemoryVault:
 
     async def originals(self, scope: str) -> dict[str, str]:
         c = self._get(scope)
-        return dict(c.originals) if c else {}
+        return {s: o for s, o in c.originals.items() if not c.entities.get(s, "").endswith(NO_RESTORE)} if c else {}
 
     async def values(self, scope: str) -> list[tuple[str, str]]:
         c = self._get(scope)
-        return [(c.entities.get(s, "PERSON"), o) for s, o in c.originals.items()] if c else []
+        return [(c.entities.get(s, "PERSON").removesuffix(NO_RESTORE), o) for s, o in c.originals.items()] if c else []
 
     async def add(self, scope: str, entries: Sequence[Entry]) -> dict[str, str]:
         c = self._get(scope)
@@ -168,10 +169,10 @@ class StoreVault:
         return out
 
     async def originals(self, scope: str) -> dict[str, str]:
-        return {s: o for s, o, _ in await self._entries(scope)}
+        return {s: o for s, o, e in await self._entries(scope) if not e.endswith(NO_RESTORE)}
 
     async def values(self, scope: str) -> list[tuple[str, str]]:
-        return [(e, o) for _, o, e in await self._entries(scope)]
+        return [(e.removesuffix(NO_RESTORE), o) for _, o, e in await self._entries(scope)]
 
     async def add(self, scope: str, entries: Sequence[Entry]) -> dict[str, str]:
         h = self._hash(scope)
