@@ -104,6 +104,8 @@ class Gateway:
     redis: subprocess.Popen[bytes] | None = None
     haproxy: subprocess.Popen[bytes] | None = None
     _stopping: bool = False
+    stats_port: int = 0
+    state_url: str = ""
 
     # -- start ------------------------------------------------------------------------------------------------
 
@@ -152,7 +154,8 @@ class Gateway:
             raise SystemExit("phiwall gateway: haproxy is not installed (apt-get install haproxy)")
         cfg = self.workdir / "haproxy.cfg"
         pairs = [(r.port, r.admin) for r in self.members]
-        cfg.write_text(haproxy_config(self.host, self.port, pairs, maxconn=_maxconn()))
+        self.stats_port = free_port()  # loopback only: lets supervise() see HAProxy's own view of the servers
+        cfg.write_text(haproxy_config(self.host, self.port, pairs, stats_port=self.stats_port, maxconn=_maxconn()))
         check = subprocess.run([exe, "-c", "-q", "-f", str(cfg)], capture_output=True, text=True)
         if check.returncode != 0:
             raise SystemExit(f"phiwall gateway: HAProxy refused its configuration:\n{check.stderr}")
@@ -197,6 +200,15 @@ class Gateway:
                 pass
         return out
 
+    def haproxy_up(self) -> int:
+        """How many replicas HAProxy itself marks UP (its health checks lag /readyz by up to a check interval)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.stats_port}/;csv", timeout=1) as resp:  # noqa: S310
+                rows = resp.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            return 0
+        return sum(1 for r in rows if r.startswith("replicas,r") and ",UP," in r)
+
     def supervise(self, announce: bool = True) -> int:
         """Until stopped: restart a replica that exits, stop everything if HAProxy or our Redis dies."""
         t0 = time.monotonic()
@@ -218,7 +230,12 @@ class Gateway:
                     print(f"phiwall gateway: replica r{r.index} exited ({code}); restarting it", flush=True)
                     self.start_replica(r, self.state_url)
                     self._write_state()
-            if announce and not announced and len(self.ready()) == len(self.members):
+            if (
+                announce
+                and not announced
+                and len(self.ready()) == len(self.members)
+                and self.haproxy_up() == len(self.members)
+            ):
                 announced = True
                 print(
                     f"phiwall gateway: ready in {time.monotonic() - t0:.1f} s on http://{self.host}:{self.port} "
