@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import mimetypes
 import re
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -473,14 +474,22 @@ class MultipartFilename(Step):
         start, data_start, _ = spans[self.index]
         return start, data_start - 4
 
+    @staticmethod
+    def name_in(head: bytes) -> str | None:
+        """The `filename` of a part's header block, unescaped as a quoted string is; None without one."""
+        m = _FILENAME.search(head)
+        if m is None:
+            return None
+        raw = m.group(2) if m.group(2) is not None else m.group(3)
+        return re.sub(rb"\\(.)", rb"\1", raw).decode("utf-8", errors="replace")
+
     def read(self, outer: Value) -> Value:
         body = _bytes(self, outer)
         a, b = self._header(body)
-        m = _FILENAME.search(body, a, b)
-        if m is None:
+        name = MultipartFilename.name_in(body[a:b])
+        if name is None:
             raise _stale(self, "no filename")
-        raw = m.group(2) if m.group(2) is not None else m.group(3)
-        return re.sub(rb"\\(.)", rb"\1", raw).decode("utf-8", errors="replace")
+        return name
 
     def write(self, outer: Value, inner: Value) -> Value:
         if not isinstance(inner, str) or any(ch in inner for ch in "\r\n"):
@@ -495,6 +504,58 @@ class MultipartFilename(Step):
         star = b"UTF-8''" + quote_from_bytes(inner.encode("utf-8"), safe="").encode("ascii")
         head = _FILENAME_STAR.sub(lambda m: m.group(1) + star, head, count=1)
         return body[:a] + head + body[b:]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# file names as words
+
+
+# Extensions kept out of a file name's text (never PHI, and a detector would read "CT.dcm" as part of a name):
+# Python's built-in table (not the machine's /etc/mime.types, so every host reads a name alike; no one-letter ones,
+# which could be an initial: "Doe.A") plus medical ones.
+_EXTENSIONS = frozenset(e for e in mimetypes.MimeTypes(filenames=()).types_map[1] if len(e) > 2) | frozenset(
+    {".dcm", ".dicom", ".dic", ".nii", ".nrrd", ".mha", ".mhd", ".jsonl", ".heic", ".heif", ".webp", ".tgz", ".gz"}
+)
+_SEPARATORS = "_-.+"
+
+
+@dataclass(frozen=True, slots=True)
+class NameWords(Step):
+    """A file name as the words a person reads: "Okafor_Margaret_CT.dcm" → "Okafor Margaret CT". The extension
+    (`ext`, up to two known ones: ".nii.gz") is kept aside and `sep` (the name's one word separator) reads as a
+    space; both are put back on writing, so a de-identified name keeps its extension and its style
+    ("[PATIENT_1]_CT.dcm"). Only made for names without spaces, so reading and writing are exact inverses."""
+
+    sep: str = ""
+    ext: str = ""
+
+    @classmethod
+    def of(cls, name: str) -> Chain:
+        """The step for `name`, or no step when the name already reads as words and has no known extension."""
+        stem, ext = name, ""
+        for _ in range(2):
+            dot = stem.rfind(".")
+            if dot <= 0 or stem[dot:].lower() not in _EXTENSIONS:
+                break
+            stem, ext = stem[:dot], stem[dot:] + ext
+        sep = ""
+        if " " not in stem:
+            counts = {c: stem.count(c) for c in _SEPARATORS if c in stem}
+            sep = max(counts, key=lambda c: counts[c]) if counts else ""
+        return (cls(sep, ext),) if sep or ext else ()
+
+    def read(self, outer: Value) -> Value:
+        s = _text(self, outer)
+        if self.ext and not s.endswith(self.ext):
+            raise _stale(self, "extension changed")
+        stem = s[: len(s) - len(self.ext)]
+        return stem.replace(self.sep, " ") if self.sep else stem
+
+    def write(self, outer: Value, inner: Value) -> Value:
+        if not isinstance(inner, str):
+            raise RewriteError("bad_edit", "a file name takes text, not bytes")
+        stem = inner.replace(" ", self.sep) if self.sep else inner
+        return _same_type(outer, stem + self.ext)
 
 
 # ---------------------------------------------------------------------------------------------------------------

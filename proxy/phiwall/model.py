@@ -108,6 +108,11 @@ class Part:
     declared_type: str | None = None  # what the client claimed; kept for audit only
     filename: str | None = None
     parent_id: str | None = None  # set for items found inside a container (archive member, PDF page image)
+    # "filename" for a text part that is a file's name (a multipart Content-Disposition filename, an upload
+    # registration's `filename`/`file_name`/`displayName`, an archive member's name): file names name patients
+    # too ("Okafor_Margaret_CT.dcm"), so they are inspected as text and renamed when de-identified. Such parts get
+    # ids after every other part of their envelope (or container), so the ids of content parts do not shift.
+    role: Literal["content", "filename"] = "content"
 
     @property
     def size(self) -> int:

@@ -30,9 +30,13 @@ from phiwall.locators import DataUrl
 from phiwall.locators import Form
 from phiwall.locators import Json
 from phiwall.locators import Multipart
+from phiwall.locators import MultipartFilename
+from phiwall.locators import NameWords
+from phiwall.locators import NotRewritable
 from phiwall.locators import Percent
 from phiwall.locators import Utf8
 from phiwall.locators import multipart_spans
+from phiwall.locators import read
 from phiwall.locators import rewrite_parts
 from phiwall.model import EndpointKind
 from phiwall.model import Envelope
@@ -95,6 +99,7 @@ class PartCollector:
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     doc: tuple[Chain, int] = ((), 0)
+    names: list[tuple[str, Locator]] = field(default_factory=list)  # file names, made parts last (`envelope`)
 
     def _next_id(self) -> str:
         return f"p{len(self.parts)}"
@@ -128,6 +133,22 @@ class PartCollector:
         their chain, so such strings simply stay as they were sent."""
         if text and text.strip():
             self.parts.append(Part(id=self._next_id(), kind=PartKind.TEXT, locator=self._filled(locator), text=text))
+
+    def name(self, name: str, locator: Locator, *, last: bool = True) -> None:
+        """A file's name as a text part with role "filename" (file names name patients: "Okafor_Margaret_CT.dcm").
+        Its text is the name as words (`NameWords`: "Okafor Margaret CT", the extension kept aside) and its chain
+        writes a new name back in the same style. `last`: the part is made after every other part of the
+        envelope, so adding names shifts no other part's id; names that were always parts (a JSON `filename`)
+        keep their place."""
+        locator = self._filled(locator)
+        words = NameWords.of(name)
+        text = str(read(name, words))
+        if locator.steps:
+            locator = replace(locator, steps=(*locator.steps, *words))
+        if last:
+            self.names.append((text, locator))
+        elif text.strip():
+            self.parts.append(Part(self._next_id(), PartKind.TEXT, locator, text=text, role="filename"))
 
     def file(
         self,
@@ -190,11 +211,15 @@ class PartCollector:
         )
 
     def envelope(self, service: str, endpoint: str, kind: EndpointKind, correlation_id: str | None = None) -> Envelope:
+        names = [
+            Part(f"p{len(self.parts) + i}", PartKind.TEXT, loc, text=text, role="filename")
+            for i, (text, loc) in enumerate((t, loc) for t, loc in self.names if t.strip())
+        ]
         return Envelope(
             service=service,
             endpoint=endpoint,
             kind=kind,
-            parts=tuple(self.parts),
+            parts=(*self.parts, *names),
             correlation_id=correlation_id,
             notes=tuple(self.notes),
             adapter_findings=tuple(self.findings),
@@ -330,6 +355,15 @@ METADATA_KEYS = frozenset(
 
 URL_KEYS = frozenset({"url", "image_url", "file_url", "fileUri", "file_uri", "uri", "document_url"})
 
+# Keys whose string is a file's name (OpenAI `file.filename` and Uploads `filename`, ChatGPT `file_name`, Grok
+# `fileName`); `displayName` only on a Gemini `file` object (elsewhere it names a cache or a model).
+FILENAME_KEYS = frozenset({"filename", "file_name", "fileName"})
+_DISPLAY_NAME_KEYS = frozenset({"displayName", "display_name"})
+
+
+def is_filename_key(path: JsonPath, key: str | None) -> bool:
+    return key in FILENAME_KEYS or (key in _DISPLAY_NAME_KEYS and len(path) >= 2 and path[-2] == "file")
+
 
 def try_json(body: bytes) -> Any | None:
     """The parsed document when a body of unknown shape is JSON (sniffed, whatever its Content-Type), else None."""
@@ -444,6 +478,9 @@ def _classify_string(
     if decoded is not None:
         collector.file(decoded, Locator(loc_c, p, "base64", (*here, Base64.like(s))))
         return
+    if is_filename_key(p, key):
+        collector.name(s, Locator(loc_c, p, "utf8", here), last=False)
+        return
     collector.text(s, Locator(loc_c, p, "utf8", here))
 
 
@@ -530,9 +567,28 @@ def collect_multipart(body: bytes, content_type: str, collector: PartCollector) 
         loc = multipart_locator(f, i)
         if f.filename is not None or not _is_text(f.data):
             collector.file(f.data, loc, declared_type=f.content_type, filename=f.filename)
+            multipart_name(f, i, collector)
         else:
             multipart_text(f, loc, collector)
     return fields
+
+
+_NO_RENAME = "phiwall cannot rename this file in the upload; rename it (without the patient's name) and send it again"
+
+
+def multipart_name(f: MultipartField, i: int, collector: PartCollector, *, prefix: Chain = ()) -> None:
+    """A file field's name (its Content-Disposition `filename`) as a text part, `multipart:<name>.<i>.filename`,
+    reached by `MultipartFilename(i, b)`; made after every other part (see `PartCollector.name`)."""
+    if not f.filename:
+        return
+    loc = Locator("multipart", (f.name, i, "filename"), "utf8")
+    name = MultipartFilename.name_in(f.raw_headers) if f.step is not None else None
+    if f.step is not None and name is not None:
+        loc = replace(loc, steps=(*prefix, MultipartFilename(f.step.index, f.step.boundary)))
+    else:  # only an RFC 5987 `filename*`, or no recorded place: read, but renamed only by the person
+        loc = replace(loc, steps=(NotRewritable(_NO_RENAME),))
+        name = f.filename
+    collector.name(name, loc)
 
 
 def multipart_locator(f: MultipartField, i: int, *, prefix: Chain = ()) -> Locator:

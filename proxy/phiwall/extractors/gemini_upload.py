@@ -24,6 +24,7 @@ from phiwall.extractors.base import collect_multipart
 from phiwall.extractors.base import multipart_boundary
 from phiwall.extractors.table import named
 from phiwall.locators import FormKey
+from phiwall.locators import NotRewritable
 from phiwall.model import EndpointKind
 from phiwall.model import Envelope
 from phiwall.model import Locator
@@ -32,6 +33,8 @@ from phiwall.uploads import ASSEMBLED_HEADER
 
 COMMAND_HEADER = "x-goog-upload-command"
 OFFSET_HEADER = "x-goog-upload-offset"
+FILE_NAME_HEADER = "x-goog-upload-file-name"
+RENAME_HEADER = "phiwall cannot rename a file named in an upload header; rename the file and upload it again"
 
 
 def upload_commands(req: RequestData) -> frozenset[str]:
@@ -59,6 +62,10 @@ class GeminiUploadAdapter(Rewriting):
         if "start" in cmds:
             with named("files.upload.start"):
                 shape = collect_any(body, req.header("content-type"), c) if body.strip() else "empty"
+            if req.header(FILE_NAME_HEADER):
+                # A header phiwall forwards as sent: inspected, but a name to change must be changed by the person.
+                loc = Locator("header", (FILE_NAME_HEADER,), "utf8", (NotRewritable(RENAME_HEADER),))
+                c.name(req.header(FILE_NAME_HEADER), loc)
             # The browser's start body is `File+name%3A+scan.png=`: a form whose *key* is the text.
             if shape == "form":
                 from phiwall.extractors.base import iter_form

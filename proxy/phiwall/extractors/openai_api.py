@@ -25,6 +25,7 @@ from phiwall.extractors.base import _is_text
 from phiwall.extractors.base import collect_any
 from phiwall.extractors.base import load_json
 from phiwall.extractors.base import multipart_locator
+from phiwall.extractors.base import multipart_name
 from phiwall.extractors.base import multipart_text
 from phiwall.extractors.base import parse_multipart
 from phiwall.extractors.base import walk_json
@@ -192,6 +193,7 @@ def _multipart(name: str, req: RequestData, body: bytes, c: PartCollector) -> No
         if f.filename is None and _is_text(f.data) and f.name not in ("data", "file", "image", "image[]", "mask"):
             multipart_text(f, loc, c)
             continue
+        multipart_name(f, i, c)
         if name == "files.create" and purpose == "batch" and f.name == "file":
             _batch_jsonl(f.data, c, i, loc.steps)
             continue

@@ -65,7 +65,7 @@ def test_registration_is_an_upload_with_the_file_name_as_text() -> None:
     body = json.dumps({"file_name": "Smith_John_CT.png", "file_size": 3, "use_case": "multimodal"}).encode()
     env = ChatGPTWebAdapter().extract(req("POST", "/backend-api/files", body), body)
     assert env.endpoint == "files.create" and env.kind.value == "upload"
-    assert [p.text for p in env.parts] == ["Smith_John_CT.png"]
+    assert [(p.text, p.role) for p in env.parts] == [("Smith John CT", "filename")]  # as words, extension aside
 
 
 def test_unknown_path_goes_generic() -> None:

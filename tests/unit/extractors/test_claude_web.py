@@ -71,7 +71,7 @@ def test_completion_prompt_attachments_files(suffix: str) -> None:
     ).encode()
     env = A.extract(request("POST", "claude.ai", f"{ORG}/chat_conversations/c-1/{suffix}", body), body)
     assert env.endpoint == "completion"
-    assert set(_texts(env)) == {PHI_PROMPT, PHI_NOTE, "notes.csv"}
+    assert set(_texts(env)) == {PHI_PROMPT, PHI_NOTE, "notes"}
     assert "file_ref:5f1e-file-uuid" in env.notes
     note = next(p for p in env.parts if p.text == PHI_NOTE)
     assert note.locator.describe() == "json:attachments.0.extracted_content"

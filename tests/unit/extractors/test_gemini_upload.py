@@ -31,7 +31,7 @@ def test_api_start_inspects_display_name() -> None:
     body = b'{"file": {"mimeType": "image/png", "displayName": "Jane Roe chest.png"}}'
     env = GeminiUploadAdapter().extract(req(body, "start", ctype="application/json"), body)
     assert env.service == "gemini_api" and env.endpoint == "files.upload.start"
-    assert [p.text for p in env.parts] == ["Jane Roe chest.png"]
+    assert [(p.text, p.role) for p in env.parts] == [("Jane Roe chest", "filename")]
 
 
 def test_web_start_form_key_is_the_text() -> None:

@@ -47,7 +47,7 @@ def test_upload_legacy_base64_json(ctype: str) -> None:
     assert env.endpoint == "upload.legacy"
     assert [p.media_type for p in _files(env)] == ["application/dicom"]
     assert _files(env)[0].locator.describe() == "json:content"
-    assert "Smith_John.dcm" in _texts(env)
+    assert "Smith John" in _texts(env)  # the file name as words
 
 
 def test_upload_legacy_multipart_accepted() -> None:

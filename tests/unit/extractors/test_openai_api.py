@@ -168,7 +168,9 @@ def test_files_create_multipart() -> None:
     env = A.extract(request("POST", "api.openai.com", "/v1/files", body, ct), body)
     assert env.endpoint == "files.create" and env.kind == "upload"
     assert [(p.media_type, p.filename) for p in _files(env)] == [("application/dicom", "ct.dcm")]
-    assert _texts(env) == []  # purpose is protocol, not content
+    assert _texts(env) == ["ct"]  # purpose is protocol, not content; the file's name is (its extension aside)
+    (name,) = [p for p in env.parts if p.role == "filename"]
+    assert name.id == "p1" and name.locator.describe() == "multipart:file.1.filename"  # after every other part
 
 
 def test_files_batch_jsonl_lines_are_inspected_recursively() -> None:
@@ -231,7 +233,8 @@ def test_images_edits_multipart_fields(field: str) -> None:
     env = A.extract(request("POST", "api.openai.com", "/v1/images/edits", body, ct), body)
     assert env.endpoint == "images.edits"
     assert [(p.media_type, p.locator.path[0]) for p in _files(env)] == [("image/png", field)]
-    assert _texts(env) == [PHI_PROMPT]
+    assert _texts(env) == [PHI_PROMPT, "a"]  # the file's name ("a.png") comes last
+    assert [p.id for p in env.parts] == ["p0", "p1", "p2"] and env.parts[2].role == "filename"
 
 
 def test_audio_transcription_file() -> None:
