@@ -38,6 +38,7 @@ from phiwall.deid.restore import Restorer
 from phiwall.deid.restore import restore_body
 from phiwall.deid.vault import MemoryVault
 from phiwall.deid.vault import ScopeLocks
+from phiwall.deid.vault import StoreVault
 from phiwall.deid.vault import Vault
 from phiwall.deid.vault import conversation_scope
 from phiwall.encoding import decode_body_async
@@ -92,7 +93,8 @@ class PhiWall(UploadFlows):
         )
         self.replies = Replies()
         # The pseudonym vault (in memory, with a TTL; see phiwall.deid.vault) and one lock per conversation.
-        self.vault: Vault = MemoryVault()
+        self._memory_vault: Vault = MemoryVault()
+        self._store_vaults: dict[int, Vault] = {}
         self.scope_locks = ScopeLocks()
 
     # -- options ------------------------------------------------------------------------------------------------
@@ -353,6 +355,17 @@ class PhiWall(UploadFlows):
         if inspection is not None:
             self._apply(flow, service, inspection, extra_warn=warned)
 
+    def vault(self) -> Vault:
+        """The pseudonym vault: in this process's memory, or — when the gateway shares state between replicas
+        (`phiwall_state=redis://…`) — in that store, originals encrypted (phiwall.deid.vault.StoreVault)."""
+        store = self.uploads.store
+        if not str(getattr(store, "url", "memory")).startswith(("redis://", "rediss://", "unix://")):
+            return self._memory_vault
+        v = self._store_vaults.get(id(store))
+        if v is None:
+            self._store_vaults = {id(store): (v := StoreVault(store))}
+        return v
+
     async def _judge_in_place(
         self, flow: http.HTTPFlow, service: Service, req: RequestData, inspect_as: Service
     ) -> None:
@@ -386,13 +399,13 @@ class PhiWall(UploadFlows):
         meta = flow.metadata[META]
         meta["rewritable"] = True  # this flow's own body is what the pipeline judged (not an assembled upload)
         async with self.scope_locks.hold(scope):
-            known = await self.vault.known(scope)
-            ctx_ = DeidContext(scope, tuple(known.items()), tuple(await self.vault.values(scope)), keep_length)
+            known = await self.vault().known(scope)
+            ctx_ = DeidContext(scope, tuple(known.items()), tuple(await self.vault().values(scope)), keep_length)
             inspection = await self._inspect_or_answer(flow, service, req, inspect_as, ctx_)
             if inspection is None:
                 return
             if inspection.deid is not None and inspection.deid.vault and ctx.options.phiwall_mode != "shadow":
-                held = await self.vault.add(scope, inspection.deid.vault)
+                held = await self.vault().add(scope, inspection.deid.vault)
                 if any(held.get(k) != s for k, s, _, _ in inspection.deid.vault):  # another replica was first
                     self._answer_error(
                         flow, service, "the conversation's stand-ins changed while this request was de-identified"
@@ -400,7 +413,7 @@ class PhiWall(UploadFlows):
                     return
             self._apply(flow, service, inspection, extra_warn=warned)
             if meta.get("applied") == "deidentify":
-                meta["restore"] = await self.vault.originals(scope)
+                meta["restore"] = await self.vault().originals(scope)
                 # The reply is rewritten as it streams: ask for it uncompressed, so chunks are text.
                 flow.request.headers["accept-encoding"] = "identity"
 
@@ -570,8 +583,8 @@ class PhiWall(UploadFlows):
         async with self.scope_locks.hold(scope):
             deid = None
             if self.policy.deidentifies:
-                known = await self.vault.known(scope)
-                deid = DeidContext(scope, tuple(known.items()), tuple(await self.vault.values(scope)))
+                known = await self.vault().known(scope)
+                deid = DeidContext(scope, tuple(known.items()), tuple(await self.vault().values(scope)))
             try:
                 inspection = await self._inspect(req, _WEBSOCKET, deid)
             except PhiWallError as e:
@@ -579,7 +592,7 @@ class PhiWall(UploadFlows):
                 apply(self.policy.error_decision(service.name, str(e), kind=kind))
                 return
             if inspection.deid is not None and inspection.deid.vault and ctx.options.phiwall_mode != "shadow":
-                await self.vault.add(scope, inspection.deid.vault)
+                await self.vault().add(scope, inspection.deid.vault)
                 flow.metadata.setdefault(META, {})["restore_scope"] = scope
             apply(inspection.decision, inspection)
 
@@ -589,7 +602,7 @@ class PhiWall(UploadFlows):
         scope = (flow.metadata.get(META) or {}).get("restore_scope")
         if not scope:
             return
-        restorer = Restorer(await self.vault.originals(scope))
+        restorer = Restorer(await self.vault().originals(scope))
         if not restorer:
             return
         new = restore_body(msg.content, restorer)

@@ -10,6 +10,8 @@ from phiwall.deid.vault import ScopeLocks
 from phiwall.deid.vault import StoreVault
 from phiwall.deid.vault import conversation_scope
 
+from tests.gateway.conftest import redis_server  # noqa: F401 - a real redis-server on 127.0.0.1
+
 E1 = ("k1", "[PATIENT_1]", "Margaret Okafor", "PERSON")
 E2 = ("k2", "[MRN_1]", "4455667", "MRN")
 
@@ -70,3 +72,31 @@ async def test_scope_locks_serialise_one_conversation_only() -> None:
     assert order.index("a1-") < order.index("a2+")  # the same conversation waits
     assert order.index("b1+") < order.index("a1-")  # another one does not
     assert locks._locks == {}
+
+
+async def test_two_replicas_share_one_vault_in_a_real_redis(redis_server) -> None:  # noqa: F811
+    """Two gateway replicas (two StoreVaults on their own connections, same installation secret): the second sees
+    the first's stand-ins, first writer wins per value, and Redis holds no original in a key or a value."""
+    from phiwall.state import RedisStore
+
+    a, b = RedisStore(redis_server.url), RedisStore(redis_server.url)
+    try:
+        await a._r.flushdb()
+        va, vb = StoreVault(a), StoreVault(b)
+        await va.add("conv", [E1])
+        assert await vb.known("conv") == {"k1": "[PATIENT_1]"}
+        assert await vb.add("conv", [("k1", "[PATIENT_2]", "Margaret Okafor", "PERSON"), E2]) == {
+            "k1": "[PATIENT_1]",
+            "k2": "[MRN_1]",
+        }
+        assert await va.originals("conv") == {"[PATIENT_1]": "Margaret Okafor", "[MRN_1]": "4455667"}
+        dump = b""
+        for key in await a._r.keys("*"):
+            dump += key if isinstance(key, bytes) else key.encode()
+            for f, v in (await a._r.hgetall(key)).items():
+                dump += (f if isinstance(f, bytes) else f.encode()) + (v if isinstance(v, bytes) else v.encode())
+            assert 0 < await a._r.ttl(key) <= 12 * 3600  # nothing kept forever
+        assert b"Okafor" not in dump and b"4455667" not in dump and b"conv" in dump
+    finally:
+        await a.close()
+        await b.close()
