@@ -12,8 +12,12 @@ from phiwall.addon import PhiWall  # noqa: E402
 from phiwall.addon_gateway import ExposureGuard  # noqa: E402
 from phiwall.addon_gateway import Observability  # noqa: E402
 from phiwall.addon_gateway import SharedState  # noqa: E402
+from phiwall.bodylimit import BodyLimit  # noqa: E402
+from phiwall.deadlines import Deadlines  # noqa: E402
 
 _wall = PhiWall()
+# Deadlines after PhiWall: it bounds the body and upstream waits of the flows PhiWall marked as guarded.
 # ExposureGuard first: a proxy that would be open stops before anything else starts. SharedState and
 # Observability after PhiWall: their configure wraps what PhiWall's configure built (store, audit sink).
-addons = [ExposureGuard(), _wall, SharedState(_wall), Observability(_wall)]
+# BodyLimit after PhiWall: bodies over the policy's limit are answered (413, service-shaped) before they are read.
+addons = [ExposureGuard(), _wall, BodyLimit(_wall), Deadlines(_wall), SharedState(_wall), Observability(_wall)]
