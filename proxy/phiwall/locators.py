@@ -209,27 +209,115 @@ def json_span(s: str, path: Sequence[str | int]) -> tuple[int, int]:
     return i, _value_end(s, i)
 
 
+_LEAF = object()  # marks, in a trie of paths, where a requested path ends
+
+
+def json_spans(s: str, paths: Sequence[tuple[str | int, ...]]) -> dict[tuple[str | int, ...], tuple[int, int]]:
+    """The spans of many paths in one walk over the JSON text `s` (each value is scanned once, whatever the number
+    of paths: a 71-message conversation costs one pass, not 71). Same rules as `json_span`; raises alike."""
+    trie: dict[Any, Any] = {}
+    for path in paths:
+        node = trie
+        for key in path:
+            node = node.setdefault(key, {})
+        node[_LEAF] = path
+    out: dict[tuple[str | int, ...], tuple[int, int]] = {}
+    _walk_spans(s, _ws(s, 1 if s.startswith("\ufeff") else 0), trie, out)
+    for path in paths:
+        if path not in out:
+            raise KeyError(path[-1] if path else "")
+    return out
+
+
+def _walk_spans(s: str, i: int, trie: dict[Any, Any], out: dict[tuple[str | int, ...], tuple[int, int]]) -> int:
+    """Record the span of every path of `trie` under the value at `i`; return that value's end."""
+    children = [k for k in trie if k is not _LEAF]
+    if not children:
+        end = _value_end(s, i)
+    elif i >= len(s):
+        raise ValueError("truncated")
+    elif s[i] == "[":
+        wanted = {k for k in children if isinstance(k, int)}
+        j, n = _ws(s, i + 1), 0
+        if s[j : j + 1] == "]":
+            end = j + 1
+        else:
+            while True:
+                e = _walk_spans(s, j, trie[n], out) if n in wanted else _value_end(s, j)
+                j = _ws(s, e)
+                if s[j : j + 1] == ",":
+                    j, n = _ws(s, j + 1), n + 1
+                elif s[j : j + 1] == "]":
+                    end = j + 1
+                    break
+                else:
+                    raise ValueError("comma expected")
+    elif s[i] == "{":
+        wanted_keys = {k for k in children if isinstance(k, str)}
+        last: dict[str, int] = {}  # a key given twice: the last one counts, as in json.loads
+        j = _ws(s, i + 1)
+        while s[j : j + 1] != "}":
+            if s[j : j + 1] != '"':
+                raise ValueError("object key expected")
+            k, j = scanstring(s, j + 1)
+            j = _ws(s, j)
+            if s[j : j + 1] != ":":
+                raise ValueError("colon expected")
+            j = _ws(s, j + 1)
+            if k in wanted_keys:
+                last[k] = j
+            e = _ws(s, _value_end(s, j))
+            if s[e : e + 1] == ",":
+                j = _ws(s, e + 1)
+            elif s[e : e + 1] == "}":
+                j = e
+                break
+            else:
+                raise ValueError("comma expected")
+        end = j + 1
+        for k, at in last.items():
+            _walk_spans(s, at, trie[k], out)
+    else:
+        end = _value_end(s, i)  # a scalar where a container was expected: its paths stay missing
+    if _LEAF in trie:
+        out[trie[_LEAF]] = (i, end)
+    return end
+
+
 # A \uXXXX escape of a non-ASCII character (0080 and up), not preceded by an escaped backslash.
 _NON_ASCII_ESCAPE = re.compile(
     r"(?<!\\)(?:\\\\)*\\u(?:00[89a-fA-F][0-9a-fA-F]|0[1-9a-fA-F][0-9a-fA-F]{2}|[1-9a-fA-F][0-9a-fA-F]{3})"
 )
 
 
-def _ascii_style(literal: str, doc: str) -> bool:
+def _style_of(sample: str) -> bool | None:
+    if not sample.isascii():
+        return False
+    if "\\u" in sample and _NON_ASCII_ESCAPE.search(sample):
+        return True
+    return None
+
+
+def doc_ascii_style(doc: str) -> bool:
+    """The document's own evidence for `_ascii_style` (computed once for many literals of one document)."""
+    style = _style_of(doc[:65536])
+    return True if style is None else style
+
+
+def _ascii_style(literal: str, doc: str, doc_style: bool | None = None) -> bool:
     """Whether the serialiser that wrote this document escaped non-ASCII characters (Python's default) or wrote
     them raw (JavaScript, httpx): judged from the literal itself, else from the document around it. A document
     with no evidence either way is pure ASCII, and stays so (escapes are read by every JSON parser)."""
-    for sample in (literal, doc[:65536]):
-        if not sample.isascii():
-            return False
-        if "\\u" in sample and _NON_ASCII_ESCAPE.search(sample):
-            return True
-    return True
+    style = _style_of(literal)
+    if style is not None:
+        return style
+    return doc_ascii_style(doc) if doc_style is None else doc_style
 
 
-def encode_json_string(new: str, literal: str, doc: str = "") -> str:
-    """A JSON string literal for `new`, escaped the way `literal` (the one it replaces) was."""
-    ascii_style = _ascii_style(literal, doc)
+def encode_json_string(new: str, literal: str, doc: str = "", *, doc_style: bool | None = None) -> str:
+    """A JSON string literal for `new`, escaped the way `literal` (the one it replaces) was; `doc_style` is
+    `doc_ascii_style(doc)` when the caller already knows it."""
+    ascii_style = _ascii_style(literal, doc, doc_style)
     if not ascii_style and not new.isascii():
         try:
             new.encode("utf-8")
@@ -271,11 +359,48 @@ class Json(Step):
         return v
 
     def write(self, outer: Value, inner: Value) -> Value:
-        if not isinstance(inner, str):
-            raise RewriteError("bad_edit", "a JSON string takes text, not bytes")
-        s = _text(self, outer)
-        a, b = self._span(s)
-        return _same_type(outer, s[:a] + encode_json_string(inner, s[a:b], s) + s[b:])
+        return Json.write_many(outer, [(self, inner)])
+
+    @staticmethod
+    def _spans(step: Step, s: str, steps: Sequence[Json]) -> dict[tuple[str | int, ...], tuple[int, int]]:
+        try:
+            return json_spans(s, [j.path for j in steps])
+        except (ValueError, KeyError, IndexError):
+            raise _stale(step, "path not found") from None
+
+    @staticmethod
+    def read_many(outer: Value, steps: Sequence[Step]) -> list[Value]:
+        """The strings at many paths of one document: decoded once, walked once."""
+        js = [j for j in steps if isinstance(j, Json)]
+        s = _text(js[0], outer)
+        spans = Json._spans(js[0], s, js)
+        out: list[Value] = []
+        for j in js:
+            a, b = spans[j.path]
+            v = json.loads(s[a:b])
+            if not isinstance(v, str):
+                raise _stale(j, "not a string")
+            out.append(v)
+        return out
+
+    @staticmethod
+    def write_many(outer: Value, items: Sequence[tuple[Step, Value]]) -> Value:
+        """Every (path, new string) spliced into one document in one walk, from the end backwards."""
+        js = [(j, v) for j, v in items if isinstance(j, Json)]
+        for _, v in js:
+            if not isinstance(v, str):
+                raise RewriteError("bad_edit", "a JSON string takes text, not bytes")
+        s = _text(js[0][0], outer)
+        spans = Json._spans(js[0][0], s, [j for j, _ in js])
+        style = doc_ascii_style(s)
+        pieces = sorted(((spans[j.path], v) for j, v in js), key=lambda t: t[0][0], reverse=True)
+        out, tail = [], len(s)
+        for (a, b), v in pieces:
+            out.append(s[b:tail])
+            out.append(encode_json_string(str(v), s[a:b], doc_style=style))
+            tail = a
+        out.append(s[:tail])
+        return _same_type(outer, "".join(reversed(out)))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -746,18 +871,27 @@ def apply(value: Value, edits: Sequence[Edit], *, force: bool = False) -> Value:
     groups: dict[Step, list[Edit]] = {}
     for steps, new in edits:
         groups.setdefault(steps[0], []).append((steps[1:], new))
-    batched: dict[type[Step], list[tuple[Step, Value]]] = {}
+    # Steps one at a time first; then the kinds that read and write many places of one value at once (JSON
+    # paths of one document, members of one archive): each such layer is decoded, walked and rebuilt once.
+    kinds: dict[type[Step], list[Step]] = {}
     for step, sub in groups.items():
+        if hasattr(type(step), "write_many"):
+            kinds.setdefault(type(step), []).append(step)
+            continue
         inner = step.read(value)
         new_inner = apply(inner, sub, force=force)
-        if not force and new_inner == inner and type(new_inner) is type(inner):
-            continue
-        if hasattr(type(step), "write_many"):
-            batched.setdefault(type(step), []).append((step, new_inner))
-        else:
+        if force or new_inner != inner or type(new_inner) is not type(inner):
             value = step.write(value, new_inner)
-    for cls, items in batched.items():
-        value = cls.write_many(value, items)  # type: ignore[attr-defined]
+    for cls, same_kind in kinds.items():
+        reader = getattr(cls, "read_many", None)
+        inners = reader(value, same_kind) if reader is not None else [st.read(value) for st in same_kind]
+        items: list[tuple[Step, Value]] = []
+        for step, inner in zip(same_kind, inners, strict=True):
+            new_inner = apply(inner, groups[step], force=force)
+            if force or new_inner != inner or type(new_inner) is not type(inner):
+                items.append((step, new_inner))
+        if items:
+            value = cls.write_many(value, items)  # type: ignore[attr-defined]
     return value
 
 

@@ -38,6 +38,7 @@ from phiwall.locators import RewriteError
 from phiwall.locators import Utf8
 from phiwall.locators import apply
 from phiwall.locators import json_span
+from phiwall.locators import json_spans
 from phiwall.locators import read
 from phiwall.locators import rewrite_parts
 from phiwall.model import Locator
@@ -110,6 +111,29 @@ def test_json_bytes_in_bytes_out_and_duplicate_keys_take_the_last() -> None:
     body = b'{"k": "first", "k": "second", "z": 1}'
     assert Json("k").read(body) == "second"  # as json.loads reads it
     assert Json("k").write(body, "new") == b'{"k": "first", "k": "new", "z": 1}'
+
+
+def test_many_json_paths_are_found_in_one_walk_and_written_at_once() -> None:
+    """`json_spans` (one pass for every edited path of a document) finds what `json_span` finds path by path, and
+    one batched write equals the writes made one by one."""
+    doc = (
+        '\ufeff{"m": [{"c": "a", "k": "x", "k": "b"}, [], {"c": [ "d" , {"e": "f"}]}], "t": "g", '
+        '"n": 1, "o": {"p": null, "q": "h"}}'
+    )
+    paths = [("m", 0, "c"), ("m", 0, "k"), ("m", 2, "c", 0), ("m", 2, "c", 1, "e"), ("t",), ("o", "q")]
+    assert json_spans(doc, paths) == {p: json_span(doc, p) for p in paths}
+    with pytest.raises(KeyError):
+        json_spans(doc, [("t",), ("o", "p", "x")])
+    with pytest.raises(IndexError):
+        json_span(doc, ("m", 1, 0))
+    with pytest.raises((KeyError, IndexError)):
+        json_spans(doc, [("m", 1, 0)])
+    edits = [((Json(*p),), f"[{i}]") for i, p in enumerate(paths)]
+    one_by_one = doc
+    for (step,), new in edits:
+        one_by_one = str(step.write(one_by_one, new))
+    assert apply(doc, edits) == one_by_one
+    assert json.loads(str(apply(doc, edits)).lstrip("\ufeff"))["m"][0]["k"] == "[1]"
 
 
 def test_json_body_with_a_byte_order_mark() -> None:
