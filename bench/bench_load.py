@@ -460,6 +460,82 @@ def cmd_gateway(args: argparse.Namespace) -> None:
     print(f"# after: load average {os.getloadavg()[0]:.2f}")
 
 
+def _fds(pid: int) -> int:
+    n = 0
+    for p in _tree(pid):
+        try:
+            n += len(os.listdir(f"/proc/{p}/fd"))
+        except OSError:
+            pass
+    return n
+
+
+def _rss_mb(pid: int) -> float:
+    total = 0
+    for p in _tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def cmd_soak(args: argparse.Namespace) -> None:
+    """A bounded soak through `phiwall gateway`: chat clients for N minutes, memory and descriptors of the whole
+    process tree sampled each interval, every request counted at the fake service (lost or duplicated)."""
+    from tests.support.proxy import REDIRECT
+    from tests.support.tls import SERVICE_HOSTS
+
+    tmp = Path(tempfile.mkdtemp(prefix="phiwall-soak-"))
+    ca, cert, key = make_test_pki(tmp / "pki")
+    ports: Any = multiprocessing.Queue()
+    stop = multiprocessing.Event()
+    result: Any = multiprocessing.Queue()
+    up = multiprocessing.Process(target=_serve_counting, args=(str(cert), str(key), ports, stop, result), daemon=True)
+    up.start()
+    up_port = ports.get()
+    mapping = ",".join(f"{h}=127.0.0.1:{up_port}" for h in SERVICE_HOSTS)
+    env = dict(os.environ, PHIWALL_TEST_UPSTREAMS=mapping, PHIWALL_HOME=str(tmp / "home"))
+    gport = free_port()
+    gw = subprocess.Popen(
+        [sys.executable, "-m", "phiwall.cli", "gateway", "--replicas", "2", "--port", str(gport), "--",
+         "--workers", "1", "--", "-s", str(REDIRECT), "--set", f"ssl_verify_upstream_trusted_ca={ca}"],
+        stdout=(tmp / "gateway.out").open("wb"), stderr=subprocess.STDOUT, env=env, cwd=REPO,
+    )  # fmt: skip
+    print(f"# bench_load soak — {context()}; {args.minutes:g} min, {args.clients} chat clients")
+    rows: list[tuple[str, int, float]] = []
+    try:
+        end = time.monotonic() + 300
+        while "phiwall gateway: ready" not in (tmp / "gateway.out").read_text():
+            if time.monotonic() > end or gw.poll() is not None:
+                raise SystemExit("gateway did not become ready")
+            time.sleep(0.5)
+        gca = str(tmp / "home" / "mitmproxy" / "mitmproxy-ca-cert.pem")
+        url = f"http://127.0.0.1:{gport}"
+        _run_mix(url, gca, {"chat": args.clients}, 20, 0)  # warm-up, not counted in the samples
+        print("| minute | RSS MB (tree) | open fds (tree) | ok/s | 503s |")
+        print("|---|---|---|---|---|")
+        step = 60.0
+        for m in range(int(args.minutes)):
+            out = _run_mix(url, gca, {"chat": args.clients}, step, 0)
+            got = out.get("chat", [])
+            rows += got
+            ok = sum(1 for r in got if r[1] == 200)
+            print(f"| {m + 1} | {_rss_mb(gw.pid):.0f} | {_fds(gw.pid)} | {ok / step:.1f} | "
+                  f"{sum(1 for r in got if r[1] == 503)} |", flush=True)  # fmt: skip
+    finally:
+        gw.send_signal(__import__("signal").SIGINT)
+        gw.wait(60)
+        stop.set()
+        seen = result.get(timeout=30)
+    ok_ids = [r[0] for r in rows if r[1] == 200]
+    lost = [i for i in ok_ids if i not in seen]
+    dup = [i for i, n in seen.items() if n > 1 and i]
+    print(f"# {len(ok_ids)} answered 200; lost at the service: {len(lost)}; duplicated: {len(dup)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -478,6 +554,10 @@ def main() -> None:
     g.add_argument("--replicas", type=int, default=2)
     g.add_argument("--workers", type=int, default=1, help="general workers per replica (plus 1 express)")
     g.set_defaults(func=cmd_gateway)
+    k = sub.add_parser("soak", help="bounded soak through the gateway: memory, descriptors, lost requests")
+    k.add_argument("--minutes", type=float, default=10)
+    k.add_argument("--clients", type=int, default=10)
+    k.set_defaults(func=cmd_soak)
     args = ap.parse_args()
     args.func(args)
 

@@ -114,11 +114,18 @@ class _Worker:
     warm: Future[float] | None = None
 
     def dead(self) -> bool:
-        """The executor broke (its process died) or its process is gone, while idle or not."""
-        if getattr(self.executor, "_broken", False):
+        """The executor broke (its process died), was shut down, or its process is gone, while idle or not."""
+        if getattr(self.executor, "_broken", False) or getattr(self.executor, "_shutdown_thread", False):
             return True
-        procs = list(getattr(self.executor, "_processes", {}).values())
-        return any(p.exitcode is not None for p in procs)
+        procs = getattr(self.executor, "_processes", None)
+        if procs is None:  # the executor cleared it: shut down or broken
+            return True
+        return any(p.exitcode is not None for p in list(procs.values()))
+
+
+def _procs(executor: ProcessPoolExecutor) -> list[multiprocessing.process.BaseProcess]:
+    """The executor's processes (no public API); [] once it was shut down (the attribute becomes None)."""
+    return list((getattr(executor, "_processes", None) or {}).values())
 
 
 class InspectorPool:
@@ -135,7 +142,10 @@ class InspectorPool:
         self.size = max(1, workers)
         self.secret = secret
         self.limits = limits or PoolLimits()
-        self._ctx = multiprocessing.get_context("spawn")  # never fork a process that runs an event loop
+        # Workers fork from a fork server (a fresh process, never the proxy with its event loop) that has loaded the
+        # NLP engine once (phiwall.worker_preload): its memory is shared copy-on-write by every worker.
+        self._ctx = multiprocessing.get_context("forkserver")
+        self._ctx.set_forkserver_preload(["phiwall.worker_preload"])
         self._lanes: dict[str, list[_Worker]] = {
             "general": [self._new_worker() for _ in range(self.size)],
             "express": [self._new_worker() for _ in range(max(0, express))],
@@ -186,12 +196,16 @@ class InspectorPool:
 
     def heal(self) -> int:
         """Replace every idle worker whose process died (a crash between requests, the OOM killer): it would
-        otherwise break the next submit() and stay dead. Returns how many were replaced."""
+        otherwise break the next submit() and stay dead. Returns how many were replaced. Never raises: it runs
+        from the readiness check, and a failing /readyz takes the replica out of the load balancer."""
         n = 0
         for w in self._all():
-            if w.busy == 0 and w.dead():
-                self._replace(w, "died while idle")
-                n += 1
+            try:
+                if w.busy == 0 and w.dead():
+                    self._replace(w, "died while idle")
+                    n += 1
+            except Exception as e:  # noqa: BLE001
+                log.error("phiwall: could not check an inspection worker: %s", safelog.crash(e))
         return n
 
     def _sem(self, lane: str) -> asyncio.Semaphore:
@@ -325,8 +339,7 @@ class InspectorPool:
     def _replace(self, w: _Worker, why: str = "after a timeout or crash") -> _Worker:
         """Kill a worker and start a fresh one in its place (its warm-up starts at once)."""
         lane = next((ws for ws in self._lanes.values() if w in ws), None)
-        procs = list(getattr(w.executor, "_processes", {}).values())  # no public API to kill a running task
-        for p in procs:
+        for p in _procs(w.executor):  # no public API to kill a running task
             if p.exitcode is None:
                 p.kill()
         w.executor.shutdown(wait=False, cancel_futures=True)
@@ -341,6 +354,6 @@ class InspectorPool:
 
     def close(self) -> None:
         for w in self._all():
-            for p in list(getattr(w.executor, "_processes", {}).values()):
+            for p in _procs(w.executor):
                 p.kill()
             w.executor.shutdown(wait=False, cancel_futures=True)

@@ -85,6 +85,18 @@ async def test_a_worker_killed_while_idle_is_replaced_and_the_next_request_succe
     assert pool.heal() == 1
 
 
+async def test_a_shut_down_executor_in_a_lane_is_replaced_and_readiness_does_not_crash(
+    pool: InspectorPool, source
+) -> None:
+    """Found by the soak: an executor whose `_processes` became None (shut down, broken) made heal() raise, so
+    /readyz answered 500 and HAProxy took every replica out."""
+    pool._lanes["general"][0].executor.shutdown(wait=True)
+    assert pool.heal() == 1
+    assert pool.warm_state() is None or "warming" in (pool.warm_state() or "")
+    ins = await pool.inspect(source, chat("hello " * (SMALL_BODY // 4)), "openai_api", 120)
+    assert str(ins.decision.verdict) == "allow"
+
+
 @pytest.mark.parametrize("lane", ["general", "express"])
 async def test_a_worker_killed_while_busy_answers_the_request_and_is_replaced(
     pool: InspectorPool, source, lane: str
