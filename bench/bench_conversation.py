@@ -99,6 +99,43 @@ def post(client: httpx.Client, body: bytes) -> float:
     return dt
 
 
+def warm_up(client: httpx.Client, body: bytes, seconds: float = 300) -> None:
+    """Until the proxy answers 200: its workers build their engines after it starts listening, and on a loaded
+    machine a request sent before that is over can hit the inspection time limit (and get a 504)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        r = client.post(
+            "https://api.openai.com/v1/chat/completions", content=body, headers={"content-type": "application/json"}
+        )
+        if r.status_code == 200:
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"proxy not ready after {seconds:.0f} s: {r.status_code} {r.text[:200]}")
+        time.sleep(5)
+
+
+def process_tree_rss(root: int) -> list[tuple[int, float]]:
+    """(pid, resident MB) of `root` and every descendant (the proxy and its inspection workers)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    out.append((pid, int(line.split()[1]) / 1024))
+        except OSError:
+            pass
+        todo += children.get(pid, [])
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--turns", type=int, default=24)
@@ -135,10 +172,10 @@ def main() -> None:
             httpx.Client(proxy=f"http://127.0.0.1:{plain_port}", verify=str(plain_ca), timeout=120) as pc,
             httpx.Client(proxy=pw.url, verify=str(pw.ca), timeout=120) as wc,
         ):
-            warm = conversation(10_000, 2)
-            for body in warm:  # connections and TLS, not measured
-                post(pc, body)
-                post(wc, body)
+            for body in conversation(10_000, 3):  # connections, TLS and every worker's engines; not measured
+                warm_up(pc, body)
+                for _ in range(args.workers + 1):
+                    warm_up(wc, body)
             for run in range(args.runs):
                 for t, body in enumerate(conversation(run + 1, args.turns)):
                     a = post(pc, body)
@@ -159,6 +196,9 @@ def main() -> None:
                 f"\nturns 2-5: {early:.1f} ms, turns 21-24: {late:.1f} ms, ratio {late / max(early, 0.1):.2f} "
                 f"(target <= 2): {'PASS' if ok else 'FAIL'}"
             )
+        rss = process_tree_rss(pw.proc.pid)
+        print("\nresident memory after the runs (MB): " + ", ".join(f"{mb:.0f}" for _, mb in rss)
+              + " (the phiwall process first, then its children: workers with the tagger loaded)")  # fmt: skip
     finally:
         pw.stop()
         plain.terminate()

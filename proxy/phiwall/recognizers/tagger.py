@@ -9,7 +9,9 @@ typical mistakes (chosen on the tune-dev groups it never trained on):
   title precedes it ("Dr. Park"); a lone initial is dropped;
 - AGE_OVER_89 must be a number from 90 to 125; DATE_TIME must look like a date (a month/day in range, a year, a
   month name, an apostrophe year), not a ventilator setting or a blood pressure;
-- STREET_ADDRESS runs of more than 10 words or without a digit are dropped.
+- STREET_ADDRESS runs of more than 10 words or without a digit are dropped;
+- PHONE_NUMBER needs 7+ digits in its run of digits and separators ("212- 476- 8356"), or 4+ after a phone cue
+  ("beeper 55037"); an MRN needs 4+ digits ("(turn 19)" is neither).
 """
 
 from __future__ import annotations
@@ -60,6 +62,11 @@ _STREET_EVIDENCE = re.compile(
     r"\b\d{5}(?:-\d{4})?\b|\b(?:street|avenue|road|boulevard|drive|lane|court|box|apt|suite|highway|parkway)\b",
     re.IGNORECASE,
 )
+_PHONE_CUE = re.compile(
+    r"\b(?:phone|tel|cell|mobile|pager|beeper|page|pg|ext|x|fax|call|number|no|home|work|office)\b\W*$|#\s*$",
+    re.IGNORECASE,
+)
+_PHONE_CHARS = frozenset("0123456789 -().+/")
 _CLOCK_BEFORE = re.compile(r"(?:@|~|\b(?:at|by|until|till|til|around|about|approx|since|before|after))\s*$", re.I)
 
 
@@ -101,6 +108,18 @@ class PhiTaggerRecognizer(SpacyRecognizer):
             if value.isdigit() and len(value) == 4 and _CLOCK_BEFORE.search(before):
                 return False  # "@ 1900", "approx 1630": a time of day, not a year
             return _DATE_SHAPE.search(value) is not None
+        if r.entity_type == "PHONE_NUMBER":
+            digits = sum(c.isdigit() for c in value)
+            if digits >= 4 and _PHONE_CUE.search(before):
+                return True
+            lo, hi = r.start, r.end
+            while lo > 0 and text[lo - 1] in _PHONE_CHARS:
+                lo -= 1
+            while hi < len(text) and text[hi] in _PHONE_CHARS:
+                hi += 1
+            return sum(c.isdigit() for c in text[lo:hi]) >= 7
+        if r.entity_type == "MRN":
+            return sum(c.isdigit() for c in value) >= 4
         if r.entity_type == "STREET_ADDRESS":
             if not any(c.isdigit() for c in value) or len(value.split()) > 10:
                 return False
