@@ -15,6 +15,7 @@ latency of turns 21-24 must be at most 2x that of turns 2-5.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import random
 import signal
@@ -30,12 +31,10 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.bench_proxy import _serve_local  # noqa: E402
-from bench.bench_proxy import _serve_upstream  # noqa: E402
-from bench.bench_proxy import context_lines  # noqa: E402
-from bench.bench_proxy import loadavg  # noqa: E402
-from bench.bench_proxy import start_plain  # noqa: E402
-from bench.bench_proxy import upstream_map  # noqa: E402
+# bench/ is a folder of scripts, not a package: reuse bench_proxy's servers and plain-mitmdump starter by path.
+_bp = importlib.import_module("bench.bench_proxy")
+_serve_local, _serve_upstream, context_lines = _bp._serve_local, _bp._serve_upstream, _bp.context_lines
+loadavg, start_plain, upstream_map = _bp.loadavg, _bp.start_plain, _bp.upstream_map
 from tests.support.proxy import start_proxy  # noqa: E402
 from tests.support.tls import make_test_pki  # noqa: E402
 
