@@ -350,3 +350,29 @@ def test_the_cache_holds_only_digests_offsets_types_and_scores() -> None:
         blob = key + value.decode()
         for secret in ("Maria", "Gonzalez", "04/17/1958", "00483921", "Jim", "555-0143"):
             assert secret not in blob
+
+
+@pytest.mark.nlp
+def test_the_tagger_loads_and_runs_with_the_network_cut() -> None:
+    """Acceptance (issue 10): the model ships in the package; building the engine and detecting opens no socket."""
+    import subprocess
+    import sys
+
+    code = (
+        "import socket\n"
+        "def cut(*a, **k):\n"
+        "    raise OSError('network cut')\n"
+        "socket.socket.connect = cut\n"
+        "socket.socket.connect_ex = cut\n"
+        "socket.create_connection = cut\n"
+        "socket.getaddrinfo = cut\n"
+        "from phiwall.detectors.text_phi import TextPhiDetector, tagger_path\n"
+        "from phiwall.model import Locator, Part, PartKind\n"
+        "d = TextPhiDetector({'cache_entries': 0})\n"
+        "t = 'Dr. Holden saw Maria Gonzalez (MRN 4839201) on 3/14.'\n"
+        "found = d.detect(Part(id='p', kind=PartKind.TEXT, locator=Locator('body'), text=t))\n"
+        "print(sorted({f.entity for f in found}), tagger_path().name)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "PERSON" in r.stdout and "MRN" in r.stdout and "phi_tagger" in r.stdout, r.stdout
