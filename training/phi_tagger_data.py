@@ -2,7 +2,7 @@
 
 Sources (all from `../shared/corpus/phi_text`, the *tune* half only: physionet by even patient id, presidio_synth
 by even template id, medquad by even CRC32 of the document group, the same rule as bench/quality_text.py; the
-*check* half and philter_i2b2 are never read here):
+*check* half and the philter notes set are never read here):
 
 1. physionet_deid tune notes with gold spans: every annotated slot is refilled with a surrogate of its type
    (the original's letter case and, half of the time, its digit layout are kept), several variants per note.
