@@ -5,8 +5,9 @@ The tagger is a spaCy NER trained on surrogate PHI in clinical notes (training/)
 STREET_ADDRESS, PHONE -> PHONE_NUMBER, ID -> MRN, AGE -> AGE_OVER_89). Cheap second opinions on the tagger's
 typical mistakes (chosen on the tune-dev groups it never trained on):
 - PERSON/LOCATION before "disease", "syndrome", "sign"... is an eponym, not a person;
-- PERSON made only of ordinary words (philter-lite's not-a-name list: "OCCASIONALLY", "Urine") is dropped unless a
-  title precedes it ("Dr. Park"); a lone initial is dropped;
+- PERSON made only of ordinary words (philter-lite's not-a-name list: "OCCASIONALLY", "Urine"), or with a drug or
+  disease word ending ("-ism", "-itis", "-mycin"), is dropped unless a title precedes it ("Dr. Park"); a lone
+  initial is dropped;
 - AGE_OVER_89 must be a number from 90 to 125; DATE_TIME must look like a date (a month/day in range, a year, a
   month name, an apostrophe year), not a ventilator setting or a blood pressure;
 - STREET_ADDRESS runs of more than 10 words or without a digit are dropped;
@@ -40,6 +41,12 @@ EPONYM_TAIL = re.compile(
 )
 
 
+# Drug, disease and procedure word endings: a "name" with one of them is a term list ("Hyperaldosteronism").
+_MEDICAL_SUFFIX = re.compile(
+    r"(?:itis|osis|emia|aemia|plasia|ectomy|otomy|ostomy|cephaly|algia|pathy|pril|sartan|olol|azole|mycin"
+    r"|cillin|statin|oxacin|prazole|graphy|scopy|uria|penia|trophy|plegia|paresis|ism|opsy|amine|idine)$",
+    re.IGNORECASE,
+)
 _TITLE_BEFORE = re.compile(r"\b(?:dr|mr|mrs|ms|miss|prof|doctor|nurse|np|pa|rn)\.?\s*$", re.IGNORECASE)
 _NAME_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 _MONTHS = (
@@ -95,13 +102,15 @@ class PhiTaggerRecognizer(SpacyRecognizer):
                 return False
             if _TITLE_BEFORE.search(before):
                 return True
+            if any(len(w) > 5 and _MEDICAL_SUFFIX.search(w) for w in words):
+                return False
             not_names = not_name_words()
             return not all(w in not_names or len(w) == 1 for w in words)
         if r.entity_type == "LOCATION":
             return _STATE_ONLY.match(value.strip()) is None  # HIPAA keeps states: "SON FROM TEXAS" is no PHI
         if r.entity_type == "AGE_OVER_89":
-            digits = "".join(c for c in value if c.isdigit())[:3]
-            return bool(digits) and 90 <= int(digits) <= 125
+            age = "".join(c for c in value if c.isdigit())[:3]
+            return bool(age) and 90 <= int(age) <= 125
         if r.entity_type == "DATE_TIME":
             if text[r.end : r.end + 1] == "%" or _SETTING_BEFORE.search(before) or _SETTING_IN.search(value):
                 return False
@@ -109,8 +118,7 @@ class PhiTaggerRecognizer(SpacyRecognizer):
                 return False  # "@ 1900", "approx 1630": a time of day, not a year
             return _DATE_SHAPE.search(value) is not None
         if r.entity_type == "PHONE_NUMBER":
-            digits = sum(c.isdigit() for c in value)
-            if digits >= 4 and _PHONE_CUE.search(before):
+            if sum(c.isdigit() for c in value) >= 4 and _PHONE_CUE.search(before):
                 return True
             lo, hi = r.start, r.end
             while lo > 0 and text[lo - 1] in _PHONE_CHARS:

@@ -17,6 +17,7 @@ KEEP = [
     ("Dr. Frost aware of the K 5.9", "Frost", "PERSON"),
     ("Dr. Park notified", "Park", "PERSON"),  # an English word, but after a title
     ("husband Jim Martino in to visit", "Jim Martino", "PERSON"),
+    ("spoke with Thomas Kessler about it", "Thomas Kessler", "PERSON"),
     ("PMH: S/P MI 10/16, CABG", "10/16", "DATE_TIME"),
     ("prostate CA '88, GERD", "'88", "DATE_TIME"),
     ("seen on March 3 for follow-up", "March 3", "DATE_TIME"),
@@ -40,6 +41,7 @@ DROP = [
     ("ACCESS: R. WRIST SL", "R.", "PERSON"),
     ("What is Crohn's disease?", "Crohn", "PERSON"),
     ("Pallister-Killian mosaic syndrome is rare", "Pallister-Killian", "PERSON"),
+    ("renin system - Hyperaldosteronism - Hyperchloriduria", "Hyperaldosteronism - Hyperchloriduria", "PERSON"),
     ("Mr. Renna is a 67 yo man", "67", "AGE_OVER_89"),
     ("received on mask ventilation 10/5 40%", "10/5", "DATE_TIME"),
     ("BP DROPPED TO 78/40. GIVEN 500CC", "78/40", "DATE_TIME"),
