@@ -103,7 +103,8 @@ def main() -> None:
         with torch.no_grad():
             x = (torch.from_numpy(batches[-1]).float().permute(0, 3, 1, 2) - MEAN) / SCALE
             top = torch.softmax(net(x), 1)[0].topk(5)
-        print(f"ImageNet top-5 for {args.photo.name}: {top.indices.tolist()} p={[round(v, 3) for v in top.values.tolist()]}")
+        probs = [round(v, 3) for v in top.values.tolist()]
+        print(f"ImageNet top-5 for {args.photo.name}: {top.indices.tolist()} p={probs}")
     digest = hashlib.sha256(args.out.read_bytes()).hexdigest()
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB, sha256 {digest})")
 
