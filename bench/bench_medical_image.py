@@ -3,8 +3,8 @@
     .venv/bin/python bench/bench_medical_image.py [--runs 200]
 
 Prints median and p99 wall time and median CPU time (ms) per stage and input, one process, the detector's own
-single-threaded onnxruntime
-session (as in a worker). Goal (issue 11): the whole detector <= 30 ms median for a 1024x1024 JPEG.
+single-threaded onnxruntime session (as in a worker). Goal (issue 11): the whole detector <= 30 ms median for a
+1024x1024 JPEG.
 Rows:
 - decode (JPEG draft to <= 256 px): `load_image`, what every upload pays before any model runs;
 - backbone: the 224x224 ONNX forward pass alone;
