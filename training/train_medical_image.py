@@ -1,4 +1,8 @@
-"""Train the medical-image recognizer shipped as proxy/phiwall/data/medical_image_model.npz.
+"""The mi-3 medical-image recognizer (engineered features + boosted trees), superseded by mi-4.
+
+mi-4 (training/train_backbone_head.py: EfficientNet-Lite0 features + a trained head) reuses this module's corpus
+loaders, generated pictures and augmentations; `main()` below still trains the old trees into an .npz of the old
+format, which the detector no longer reads (kept to reproduce the mi-3 numbers in docs/quality.md).
 
     .venv/bin/python training/train_medical_image.py            # train on all dev data, write the model
     .venv/bin/python training/train_medical_image.py --out /tmp/m.npz
@@ -55,7 +59,7 @@ from phiwall.imaging.render import render_dataset  # noqa: E402
 from synth_scenes import SCENES  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpus"
-MODEL_OUT = REPO / "proxy" / "phiwall" / "data" / "medical_image_model.npz"
+MODEL_OUT = Path("/tmp/medical_image_model_mi3.npz")  # no longer shipped (mi-4 uses a backbone)
 SEED = 20261122
 VERSION = "mi-3"
 

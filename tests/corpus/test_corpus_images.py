@@ -2,9 +2,9 @@
 
 These are not the quality numbers (those are cross-validated in bench/quality_images.py and docs/quality.md):
 the shipped model was trained on these files, so this only catches a broken export, a feature change without a
-retrain, or a loader regression. The bar for the negatives is not 1.0 on purpose: the trees are regularised and
-outweighed by generated negatives (which is what helped cross-validated specificity most), and the operating
-point keeps every medical item in CV, so a few corpus photos stay above it even in-sample (mi-3: 35/40).
+retrain, or a loader regression. The bar for the negatives is not 1.0 on purpose: the head is strongly
+regularised and its operating point keeps every medical item in CV, so a borderline corpus picture may stay above
+it even in-sample (mi-4: see docs/model-card-medical-image.md).
 """
 
 from __future__ import annotations

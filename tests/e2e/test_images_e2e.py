@@ -196,3 +196,159 @@ def test_hostile_files_get_a_clear_answer_in_time(
     assert fresh_upstream.requests == []
     # the proxy stays up and serves the next request
     assert oai(proxy).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": BENIGN}])
+
+
+# ------------------------------------------------------------------------------------------------ issue 11
+# Everyday pictures and medical images through the real proxy, to both the ChatGPT web upload and the OpenAI API.
+# Pictures come from ../shared/corpus (in the medical_image head's training set: these guard against regressions)
+# or are generated here; none comes from the images bundled in scikit-image, Pillow, matplotlib or pydicom.
+
+
+def _spreadsheet_screenshot() -> bytes:
+    """A spreadsheet window: toolbar, column letters, a grid of numbers, one highlighted cell."""
+    from PIL import Image
+    from PIL import ImageDraw
+
+    shot = Image.new("RGB", (1100, 700), (255, 255, 255))
+    d = ImageDraw.Draw(shot)
+    d.rectangle((0, 0, 1100, 64), fill=(33, 115, 70))
+    d.text((12, 10), "Budget 2026.xlsx  File  Home  Insert  Formulas  Data", fill=(255, 255, 255))
+    d.rectangle((0, 64, 1100, 92), fill=(240, 240, 240))
+    for c in range(11):
+        x = 50 + c * 96
+        d.text((x + 40, 72), chr(65 + c), fill=(60, 60, 60))
+        d.line((x, 92, x, 700), fill=(210, 210, 210))
+    for r in range(26):
+        y = 92 + r * 23
+        d.line((0, y, 1100, y), fill=(210, 210, 210))
+        d.text((14, y + 5), str(r + 1), fill=(60, 60, 60))
+        for c in range(10):
+            d.text((58 + c * 96, y + 5), f"{(r * 37 + c * 113) % 9000 / 7:.2f}", fill=(0, 0, 0))
+    d.rectangle((242, 184, 338, 207), outline=(33, 115, 70), width=2)
+    return image_bytes(shot)
+
+
+def _phone_photo_of_film(rel: str) -> bytes:
+    """A phone photo of a film on a light box: perspective, a dark room around it, glare, blur, noise, JPEG."""
+    import numpy as np
+    from PIL import Image
+    from PIL import ImageFilter
+
+    film = Image.open(io.BytesIO(_corpus_image(rel))).convert("L").resize((700, 820))
+    film = Image.eval(film, lambda v: 40 + v * 0.8)  # the light box lifts the blacks
+    room = Image.new("L", (1200, 1000), 35)
+    quad = (120, 60, 130, 940, 1060, 900, 1000, 110)  # corners of the film in the photo
+    warped = film.transform(room.size, Image.Transform.QUAD, quad, Image.Resampling.BILINEAR, fillcolor=None)
+    mask = Image.new("L", film.size, 255).transform(room.size, Image.Transform.QUAD, quad, fillcolor=0)
+    room.paste(warped, (0, 0), mask)
+    rgb = np.asarray(room.convert("RGB")).astype(np.float32) * np.array([0.95, 1.0, 1.08])  # cold light
+    yy, xx = np.mgrid[0:1000, 0:1200]
+    rgb += (np.exp(-((xx - 800) ** 2 + (yy - 300) ** 2) / (2 * 220.0**2)) * 60)[..., None]  # glare
+    rgb += np.random.default_rng(7).normal(0, 4, rgb.shape)
+    photo = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.2))
+    return image_bytes(photo, "JPEG", quality=82)
+
+
+def _pacs_window(rel: str) -> bytes:
+    """A dark PACS viewer window around a corpus CT slice: toolbar, series thumbnails, corner overlays."""
+    from PIL import Image
+    from PIL import ImageDraw
+
+    scan = Image.open(io.BytesIO(_corpus_image(rel))).convert("RGB").resize((620, 620))
+    shot = Image.new("RGB", (1280, 800), (24, 26, 30))
+    d = ImageDraw.Draw(shot)
+    d.rectangle((0, 0, 1280, 44), fill=(45, 48, 55))
+    for i in range(9):
+        d.rectangle((10 + i * 40, 8, 40 + i * 40, 36), fill=(90, 94, 100))
+    for i in range(5):
+        shot.paste(scan.resize((120, 120)), (12, 60 + i * 140))
+    shot.paste(scan, (330, 90))
+    d.text((340, 98), "ROE, JANE  ID 8812044", fill=(230, 230, 230))
+    d.text((340, 116), "CT ABDOMEN W/ CONTRAST", fill=(230, 230, 230))
+    d.text((780, 690), "W 400 L 40   Se 3 Im 45/120", fill=(230, 230, 230))
+    return image_bytes(shot)
+
+
+EVERYDAY = [
+    ("portrait (colour)", lambda: _corpus_image("nonmedical_images/pillow/hopper.png")),
+    (
+        "portrait (grayscale, blocked as 'MR' by the old trees)",
+        lambda: _corpus_image("nonmedical_images/pillow/hopper_gray.jpg"),
+    ),
+    ("a cat", lambda: _corpus_image("nonmedical_images/monai/kitty_test.jpg")),
+    ("food", lambda: _corpus_image("nonmedical_images/presidio/no_ocr.jpg")),
+    ("a building", lambda: _corpus_image("nonmedical_images/pillow/iptc.jpg")),
+    ("a landscape", lambda: _corpus_image("nonmedical_images/pillow/exif-72dpi-int.jpg")),
+    ("a chart (generated)", lambda: image_bytes(make_chart())),
+    ("an invoice scan (generated)", lambda: image_bytes(make_invoice_scan(), "JPEG", quality=80)),
+    ("a spreadsheet screenshot (corpus)", lambda: _corpus_image("nonmedical_images/pillow/tiff_adobe_deflate.png")),
+    ("a spreadsheet screenshot (generated)", _spreadsheet_screenshot),
+]
+MEDICAL = [
+    ("chest X-ray", lambda: _corpus_image("medical_images/nih_cxr14/00000404_000.png")),
+    ("CT slice", lambda: _corpus_image("medical_images/sam-med2d/amos_0006_90.png")),
+    ("MR slice", lambda: _corpus_image("medical_images/carpentries/t1_vT3_large.jpg")),
+    ("ultrasound", lambda: _corpus_image("medical_images/monai/us_femur_input.png")),
+    ("PACS screenshot (generated around a corpus CT)", lambda: _pacs_window("medical_images/sam-med2d/s0619_32.png")),
+    (
+        "phone photo of a film (generated from a corpus X-ray)",
+        lambda: _phone_photo_of_film("medical_images/nih_cxr14/00005224_000.png"),
+    ),
+]
+
+
+def _mime(data: bytes) -> str:
+    return "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png"
+
+
+@pytest.mark.parametrize("name,make", EVERYDAY, ids=[n for n, _ in EVERYDAY])
+def test_everyday_picture_passes_to_the_openai_api(
+    proxy: ProxyProcess, fresh_upstream: FakeUpstream, name: str, make: Any
+) -> None:
+    data = make()
+    r = chat_with_image(proxy, data, _mime(data))
+    assert r.choices[0].message.content == "Fake answer.", name
+    assert len(fresh_upstream.requests) == 1
+
+
+@pytest.mark.parametrize("name,make", EVERYDAY, ids=[n for n, _ in EVERYDAY])
+def test_everyday_picture_passes_to_chatgpt_web(
+    proxy: ProxyProcess,
+    up: FakeUpstream,  # noqa: F811 - the imported fixture
+    fixture: list[dict[str, Any]],  # noqa: F811
+    name: str,
+    make: Any,
+) -> None:
+    data = make()
+    replies = replay(proxy, fixture, data, BENIGN)
+    assert [r.status_code for r in replies] == [200, 201, 200, 200], name
+    put = next(r for r in up.requests if r.method == "PUT")
+    assert put.body == data
+
+
+@pytest.mark.parametrize("name,make", MEDICAL, ids=[n for n, _ in MEDICAL])
+def test_medical_image_is_stopped_on_the_openai_api(
+    proxy: ProxyProcess, fresh_upstream: FakeUpstream, name: str, make: Any
+) -> None:
+    data = make()
+    with pytest.raises(openai.PermissionDeniedError) as ei:
+        chat_with_image(proxy, data, _mime(data))
+    assert fresh_upstream.requests == [], name
+    counts = proxy.audit_events()[-1]["entity_counts"]
+    assert "MEDICAL_IMAGE" in counts, (name, counts)
+    assert "ROE" not in str(ei.value)
+
+
+@pytest.mark.parametrize("name,make", MEDICAL, ids=[n for n, _ in MEDICAL])
+def test_medical_image_is_stopped_at_the_chatgpt_web_upload(
+    proxy: ProxyProcess,
+    up: FakeUpstream,  # noqa: F811
+    fixture: list[dict[str, Any]],  # noqa: F811
+    name: str,
+    make: Any,
+) -> None:
+    register, put, *_ = replay(proxy, fixture, make(), BENIGN)
+    assert register.status_code == 200 and put.status_code == 403, name
+    assert [r.method for r in up.requests] == ["POST"]  # the picture never reached the blob store
+    put_event = next(e for e in reversed(proxy.audit_events()) if e["host"].endswith("blob.core.windows.net"))
+    assert put_event["verdict"] == "block" and "MEDICAL_IMAGE" in put_event["entity_counts"], (name, put_event)

@@ -1,14 +1,20 @@
-"""Unit tests for the medical-image recognizer: safe loading, rendering, features and the detector contract.
+"""Unit tests for the medical-image recognizer: safe loading, rendering, the backbone session, the head file and
+the detector contract.
 
 Images are generated in the test; nothing is read from the corpus.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import struct
+import subprocess
+import sys
 import time
 import zlib
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +22,7 @@ from phiwall.detectors import medical_image as mi
 from phiwall.errors import DetectionError
 from phiwall.errors import LimitError
 from phiwall.errors import PolicyError
+from phiwall.imaging import backbone
 from phiwall.imaging import features
 from phiwall.imaging.load import load_image
 from phiwall.imaging.load import to_display_mode
@@ -23,6 +30,8 @@ from phiwall.model import Locator
 from phiwall.model import Part
 from phiwall.model import PartKind
 from PIL import Image
+
+from tests.support.samples import xray_png
 
 
 def _png_bytes(img: Image.Image) -> bytes:
@@ -50,16 +59,8 @@ def _png_header_bomb(width: int, height: int) -> bytes:
 
 
 def _xray_like(size: int = 512) -> Image.Image:
-    """A chest-film caricature: dark background, bright symmetric body, two darker lung fields, grain."""
-    rng = np.random.default_rng(1)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    c = size / 2
-    body = np.exp(-(((xx - c) / (0.38 * size)) ** 6 + ((yy - c) / (0.48 * size)) ** 6))
-    lungs = sum(
-        np.exp(-(((xx - c + s * 0.17 * size) / (0.11 * size)) ** 2 + ((yy - c) / (0.25 * size)) ** 2)) for s in (-1, 1)
-    )
-    arr = 30 + 190 * body - 90 * lungs + rng.normal(0, 6, (size, size))
-    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L")
+    """The drawn chest film of tests/support/samples.py (ribs, spine, lungs, clavicles, diaphragm, grain)."""
+    return Image.open(io.BytesIO(xray_png(size))).convert("L")
 
 
 def _photo_like(size: int = 512) -> Image.Image:
@@ -204,10 +205,91 @@ def test_handles_only_raster_images() -> None:
     assert "application/dicom" not in mi.MedicalImageDetector.handles
 
 
-def test_model_file_matches_features() -> None:
+def test_model_file_matches_backbone() -> None:
     model = mi.default_model()
     assert set(model.modality_classes) <= set(mi.MODALITIES)
-    assert 0.0 < model.default_threshold < 1.0
+    assert model.default_threshold == 0.5  # the CV operating point is shifted to 0.5 in training
+    assert model.backbone_sha256 == backbone.backbone_sha256()
+    assert model.mean.shape == (backbone.N_FEATURES,)
+
+
+def test_head_trained_on_another_backbone_is_refused(tmp_path: Path) -> None:
+    ref = resources.files("phiwall") / "data" / mi.MODEL_FILE
+    with ref.open("rb") as fh, np.load(fh, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["backbone_sha256"] = np.array("0" * 64)
+    path = tmp_path / "head.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(DetectionError, match="another backbone"):
+        mi.load_model_file(path)
+    assert mi.load_model_file(path, check_backbone=False).version == mi.default_model().version
+
+
+def test_one_single_threaded_session_per_process() -> None:
+    det = mi.MedicalImageDetector()
+    for img in (_xray_like(), _photo_like(), _xray_like(300)):
+        det.score_bytes(_jpeg_bytes(img))
+    mi.MedicalImageDetector().score_bytes(_png_bytes(_photo_like(200)))  # a second detector shares the session
+    assert backbone.sessions_created() == 1
+    opts = backbone.session().get_session_options()
+    assert opts.intra_op_num_threads == 1 and opts.inter_op_num_threads == 1
+
+
+def test_runs_offline_without_torch_or_sklearn() -> None:
+    """The detector needs only the package data and onnxruntime: no network, no torch, no scikit-learn."""
+    code = (
+        "import socket, sys\n"
+        "def _no_net(*a, **k): raise OSError('network disabled in this test')\n"
+        "socket.socket.connect = _no_net; socket.create_connection = _no_net\n"
+        "from PIL import Image; import io\n"
+        "from phiwall.detectors.medical_image import MedicalImageDetector\n"
+        "buf = io.BytesIO(); Image.new('RGB', (300, 300), (20, 120, 200)).save(buf, 'PNG')\n"
+        "score, _ = MedicalImageDetector().score_bytes(buf.getvalue())\n"
+        "assert 0.0 <= score <= 1.0\n"
+        "assert 'torch' not in sys.modules and 'sklearn' not in sys.modules, sorted(sys.modules)\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_backbone_input_is_the_squashed_whole_picture() -> None:
+    wide = Image.new("RGB", (1000, 250), (255, 0, 0))
+    wide.paste((0, 0, 255), (900, 0, 1000, 250))  # the right edge must stay in view (no centre crop)
+    px = backbone.prepare(wide)
+    assert px.shape == (backbone.SIDE, backbone.SIDE, 3) and px.dtype == np.uint8
+    assert px[112, -2, 2] > 200 and px[112, 2, 0] > 200
+
+
+def test_runtime_head_matches_training_head() -> None:
+    """The exported arrays (with the bias shift that puts the operating point at 0.5) reproduce the training
+    code's head: an MLP and a logistic regression, both ways through save() and load_model_file()."""
+    pytest.importorskip("sklearn")
+    training = Path(__file__).resolve().parents[3] / "training"
+    sys.path.insert(0, str(training))
+    spec = importlib.util.spec_from_file_location("train_backbone_head", training / "train_backbone_head.py")
+    assert spec is not None and spec.loader is not None
+    tb = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("train_backbone_head", tb)  # its dataclasses look their module up
+    spec.loader.exec_module(tb)  # loaded by path: training/ is not an installed package
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, backbone.N_FEATURES)).astype(np.float32)
+    y = (X[:, 0] + 0.5 * X[:, 3] > 0).astype(int)
+    w = np.ones(len(y))
+    mods = np.where(y == 1, "ct", "mr")
+    for kind in ("lr", "mlp"):
+        head = tb.fit_head(X, y, w, kind)
+        mod = tb.fit_modality(X, mods, head.mean, head.scale)
+        buf = io.BytesIO()
+        tb.save(buf, head, 0.2, mod)  # type: ignore[arg-type]
+        buf.seek(0)
+        model = mi.load_model_file(buf)
+        want = head.score(X[:20])
+        shifted = 1 / (1 + np.exp(-(np.log(want / (1 - want)) - np.log(0.2 / 0.8))))
+        got = np.array([model.score(x) for x in X[:20]])
+        assert np.allclose(got, shifted, atol=1e-4), kind
+        assert [model.modality_of(x) for x in X[:5]] == list(np.where(y[:5] == 1, "ct", "mr"))
 
 
 def test_render_dicom_without_file_meta() -> None:
@@ -241,32 +323,3 @@ def test_tint_robust_colour_features_see_a_tinted_gray_picture_as_gray() -> None
     assert x[names.index("greyworld_frac_gray")] > 0.9
     photo = features.extract(_photo_like())
     assert photo[names.index("chan_corr_min")] < 0.9
-
-
-def test_boosted_trees_export_matches_scikit_learn() -> None:
-    """The runtime's sum-of-leaves + sigmoid reproduces HistGradientBoostingClassifier.predict_proba (up to the
-    documented logit shift that puts the operating point at 0.5)."""
-    pytest.importorskip("sklearn")
-    import sys
-    from pathlib import Path
-
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.ensemble import RandomForestClassifier
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "training"))
-    import train_medical_image as tm
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(300, features.N_FEATURES)).astype(np.float32)
-    y = (X[:, 0] + 0.5 * X[:, 3] > 0).astype(int)
-    forest = RandomForestClassifier(n_estimators=5, max_depth=4, random_state=0).fit(X, y)
-    boosted = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(X, y)
-    modality = RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0).fit(X, np.where(y, "ct", "mr"))
-    model = tm.to_runtime((forest, boosted), modality, ["ct", "mr"], 0.5)
-    w = model.boosted_weight
-    q = boosted.predict_proba(X[:20])[:, 1]
-    if w >= 1.0:  # the exported bias carries the operating-point shift
-        q = 1.0 / (1.0 + np.exp(-(np.log(q / (1 - q)) + tm.SCORE_SHIFT)))
-    want = (1 - w) * forest.predict_proba(X[:20])[:, 1] + w * q
-    got = np.array([model.score(x) for x in X[:20]])
-    assert np.allclose(got, want, atol=2e-3)
