@@ -163,50 +163,8 @@ def _value_end(s: str, i: int) -> int:
 def json_span(s: str, path: Sequence[str | int]) -> tuple[int, int]:
     """The (start, end) character span of the value at `path` in the JSON text `s`. For a key that occurs twice
     in one object the last one counts, as in `json.loads`. Raises ValueError or KeyError/IndexError."""
-    i = _ws(s, 1 if s.startswith("\ufeff") else 0)  # a UTF-8 byte-order mark, as json.loads(bytes) allows
-    for key in path:
-        if i >= len(s):
-            raise ValueError("truncated")
-        c = s[i]
-        if isinstance(key, int):
-            if c != "[":
-                raise KeyError(key)
-            i = _ws(s, i + 1)
-            if s[i : i + 1] == "]":
-                raise IndexError(key)
-            n = 0
-            while n < key:
-                i = _ws(s, _value_end(s, i))
-                if s[i : i + 1] != ",":
-                    raise IndexError(key)
-                i = _ws(s, i + 1)
-                n += 1
-        else:
-            if c != "{":
-                raise KeyError(key)
-            i = _ws(s, i + 1)
-            found: int | None = None
-            while s[i : i + 1] != "}":
-                if s[i : i + 1] != '"':
-                    raise ValueError("object key expected")
-                k, j = scanstring(s, i + 1)
-                j = _ws(s, j)
-                if s[j : j + 1] != ":":
-                    raise ValueError("colon expected")
-                j = _ws(s, j + 1)
-                if k == key:
-                    found = j
-                end = _ws(s, _value_end(s, j))
-                if s[end : end + 1] == ",":
-                    i = _ws(s, end + 1)
-                elif s[end : end + 1] == "}":
-                    break
-                else:
-                    raise ValueError("comma expected")
-            if found is None:
-                raise KeyError(key)
-            i = found
-    return i, _value_end(s, i)
+    key = tuple(path)
+    return json_spans(s, [key])[key]
 
 
 _LEAF = object()  # marks, in a trie of paths, where a requested path ends
@@ -421,6 +379,16 @@ def _form_pairs(s: str) -> list[tuple[int, int]]:
     return out
 
 
+def _form_pair(step: Step, s: str, index: int) -> tuple[int, int, int]:
+    """(start, end of the key, end) of the `index`-th pair; stale when the form has fewer."""
+    pairs = _form_pairs(s)
+    if index >= len(pairs):
+        raise _stale(step, "pair missing")
+    a, b = pairs[index]
+    eq = s.find("=", a, b)
+    return a, (b if eq < 0 else eq), b
+
+
 @dataclass(frozen=True, slots=True)
 class Form(Step):
     """The value of the `index`-th pair (named `name`) of a url-encoded form (`parse_qsl` numbering)."""
@@ -432,12 +400,7 @@ class Form(Step):
         return "Form"
 
     def _pair(self, s: str) -> tuple[int, int, int]:
-        pairs = _form_pairs(s)
-        if self.index >= len(pairs):
-            raise _stale(self, "pair missing")
-        a, b = pairs[self.index]
-        eq = s.find("=", a, b)
-        key_end = b if eq < 0 else eq
+        a, key_end, b = _form_pair(self, s, self.index)
         if unquote_plus(s[a:key_end]) != self.name:
             raise _stale(self, "pair renamed")
         return a, key_end, b
@@ -480,12 +443,8 @@ class FormKey(Step):
         return "FormKey"
 
     def _pair(self, s: str) -> tuple[int, int]:
-        pairs = _form_pairs(s)
-        if self.index >= len(pairs):
-            raise _stale(self, "pair missing")
-        a, b = pairs[self.index]
-        eq = s.find("=", a, b)
-        return a, (b if eq < 0 else eq)
+        a, k, _ = _form_pair(self, s, self.index)
+        return a, k
 
     def read(self, outer: Value) -> Value:
         s = _text(self, outer)
@@ -534,6 +493,17 @@ def multipart_spans(body: bytes, boundary: str) -> list[tuple[int, int, int]]:
     return out
 
 
+def _multipart_part(step: Step, body: bytes, boundary: str, index: int) -> tuple[int, int, int]:
+    """(part start, body start, body end) of the `index`-th part; stale when the body is not that multipart."""
+    try:
+        spans = multipart_spans(body, boundary)
+    except ValueError:
+        raise _stale(step, "not multipart") from None
+    if index >= len(spans):
+        raise _stale(step, "part missing")
+    return spans[index]
+
+
 @dataclass(frozen=True, slots=True)
 class Multipart(Step):
     """The body of the `index`-th part of a multipart body with this boundary. Headers, boundary, preamble and
@@ -546,13 +516,7 @@ class Multipart(Step):
         return "Multipart"
 
     def _span(self, body: bytes) -> tuple[int, int]:
-        try:
-            spans = multipart_spans(body, self.boundary)
-        except ValueError:
-            raise _stale(self, "not multipart") from None
-        if self.index >= len(spans):
-            raise _stale(self, "part missing")
-        _, a, b = spans[self.index]
+        _, a, b = _multipart_part(self, body, self.boundary, self.index)
         return a, b
 
     def read(self, outer: Value) -> Value:
@@ -590,13 +554,7 @@ class MultipartFilename(Step):
         return "MultipartFilename"
 
     def _header(self, body: bytes) -> tuple[int, int]:
-        try:
-            spans = multipart_spans(body, self.boundary)
-        except ValueError:
-            raise _stale(self, "not multipart") from None
-        if self.index >= len(spans):
-            raise _stale(self, "part missing")
-        start, data_start, _ = spans[self.index]
+        start, data_start, _ = _multipart_part(self, body, self.boundary, self.index)
         return start, data_start - 4
 
     @staticmethod

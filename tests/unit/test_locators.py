@@ -124,7 +124,7 @@ def test_many_json_paths_are_found_in_one_walk_and_written_at_once() -> None:
     assert json_spans(doc, paths) == {p: json_span(doc, p) for p in paths}
     with pytest.raises(KeyError):
         json_spans(doc, [("t",), ("o", "p", "x")])
-    with pytest.raises(IndexError):
+    with pytest.raises((KeyError, IndexError)):
         json_span(doc, ("m", 1, 0))
     with pytest.raises((KeyError, IndexError)):
         json_spans(doc, [("m", 1, 0)])

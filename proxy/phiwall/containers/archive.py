@@ -58,18 +58,27 @@ def _check_ratio(compressed: int, expanded: int) -> None:
         )
 
 
-def zip_children(part: Part, ctx: Context) -> list[Part]:
-    """Every regular member of a ZIP as a child file part."""
+def open_zip(data: bytes, what: str = "archive", members: str = "members") -> zipfile.ZipFile:
+    """A ZIP whose directory is within the limits (member count, declared expanded size), checked before anything
+    is inflated; `what`/`members` name it in the messages ("Office file", "parts")."""
     try:
-        zf = zipfile.ZipFile(io.BytesIO(part.data or b""))
+        zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
-        raise ExtractionError(f"ZIP archive could not be read ({type(exc).__name__}; truncated or damaged?)") from None
+    except Exception as exc:  # zipfile raises many kinds on a damaged directory
+        name = "ZIP archive" if what == "archive" else what
+        raise ExtractionError(f"{name} could not be read ({type(exc).__name__}; truncated or damaged?)") from None
     if len(infos) > MAX_MEMBERS:
-        raise LimitError(f"archive holds {len(infos)} members, more than the {MAX_MEMBERS} phiwall inspects")
+        raise LimitError(f"{what} holds {len(infos)} {members}, more than the {MAX_MEMBERS} phiwall inspects")
     declared = sum(i.file_size for i in infos)
     if declared > MAX_EXPANDED_BYTES:
-        raise LimitError(f"archive declares {declared} expanded bytes, over the {MAX_EXPANDED_BYTES} byte limit")
+        raise LimitError(f"{what} declares {declared} expanded bytes, over the {MAX_EXPANDED_BYTES} byte limit")
+    return zf
+
+
+def zip_children(part: Part, ctx: Context) -> list[Part]:
+    """Every regular member of a ZIP as a child file part."""
+    zf = open_zip(part.data or b"")
+    infos = zf.infolist()
     budget = _Budget()
     out: list[Part] = []
     for index, info in enumerate(infos):

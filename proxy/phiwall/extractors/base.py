@@ -160,35 +160,22 @@ class PartCollector:
     ) -> None:
         media = sniff.sniff(data)
         locator = self._filled(locator)
+        kind, text = PartKind.FILE, None
+        raw_bytes: bytes | None = data
         if media == sniff.OCTET and _is_text(data):
             # A text file (txt, csv, jsonl, code) is inspected as text: PHI travels that way too. `_is_text` reads
             # only the first 4 KB; invalid UTF-8 further on marks the chain lossy (read, but not written back).
-            try:
-                text = data.decode("utf-8")
-                lossy = False
-            except UnicodeDecodeError:
-                text = data.decode("utf-8", errors="replace")
-                lossy = True
+            text, lossy = utf8(data)
             if locator.steps or (locator.container == "body" and not locator.path):
                 locator = replace(locator, steps=(*locator.steps, Utf8(lossy)))
-            self.parts.append(
-                Part(
-                    id=self._next_id(),
-                    kind=PartKind.TEXT,
-                    locator=locator,
-                    text=text,
-                    declared_type=declared_type,
-                    filename=filename,
-                    media_type="text/plain",
-                )
-            )
-            return
+            kind, raw_bytes, media = PartKind.TEXT, None, "text/plain"
         self.parts.append(
             Part(
                 id=self._next_id(),
-                kind=PartKind.FILE,
+                kind=kind,
                 locator=locator,
-                data=data,
+                text=text,
+                data=raw_bytes,
                 media_type=media,
                 declared_type=declared_type,
                 filename=filename,
@@ -224,6 +211,14 @@ class PartCollector:
             notes=tuple(self.notes),
             adapter_findings=tuple(self.findings),
         )
+
+
+def utf8(data: bytes) -> tuple[str, bool]:
+    """The bytes as text, and whether that was lossy (not valid UTF-8: read with U+FFFD, never written back)."""
+    try:
+        return data.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return data.decode("utf-8", errors="replace"), True
 
 
 def _is_text(data: bytes) -> bool:
@@ -598,12 +593,7 @@ def multipart_locator(f: MultipartField, i: int, *, prefix: Chain = ()) -> Locat
 
 def multipart_text(f: MultipartField, loc: Locator, collector: PartCollector) -> None:
     """A text field as a text part, its chain ending in `Utf8` (lossy when the bytes are not valid UTF-8)."""
-    try:
-        text = f.data.decode("utf-8")
-        lossy = False
-    except UnicodeDecodeError:
-        text = f.data.decode("utf-8", errors="replace")
-        lossy = True
+    text, lossy = utf8(f.data)
     steps = (*loc.steps, Utf8(lossy)) if loc.steps else ()
     collector.text(text, replace(loc, steps=steps))
 
@@ -665,10 +655,7 @@ def collect_any(body: bytes, content_type: str, collector: PartCollector, *, con
             _classify_string(v, (k, i), k, collector, "form", frozenset(), steps=(Form(k, i),))
         return "form"
     if _is_text(body):
-        try:
-            text, lossy = body.decode("utf-8"), False
-        except UnicodeDecodeError:
-            text, lossy = body.decode("utf-8", errors="replace"), True
+        text, lossy = utf8(body)
         collector.text(text, Locator("body", (), "utf8", (Utf8(lossy),)))
         return "text"
     collector.file(body, Locator("body", (), "raw"), declared_type=content_type or None)

@@ -1,0 +1,61 @@
+"""Issue 13 item 3: inspection workers share the NLP engine's memory. They fork from a fork server that built it
+once (phiwall.worker_preload), so each worker's private memory (USS, from /proc/PID/smaps_rollup) is well under
+what a worker that loads its own model holds (about 180 MiB measured; see docs/performance.md)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.support.proxy import ProxyProcess
+
+pytestmark = pytest.mark.e2e
+
+MiB = 1024 * 1024
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids = (task / "children").read_text().split()
+        out += [int(k) for k in kids]
+    return out
+
+
+def _descendants(pid: int) -> list[int]:
+    todo, seen = [pid], []
+    while todo:
+        p = todo.pop()
+        for c in _children(p):
+            seen.append(c)
+            todo.append(c)
+    return seen
+
+
+def _rollup(pid: int) -> dict[str, int]:
+    out = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        k, v = line.split(":", 1)
+        out[k] = int(v.split()[0]) * 1024
+    return out
+
+
+def test_workers_share_the_model(proxy_factory: Callable[..., ProxyProcess]) -> None:
+    proxy = proxy_factory()
+    import openai
+
+    http = openai.DefaultHttpxClient(proxy=proxy.url, verify=str(proxy.ca), timeout=120)
+    c = openai.OpenAI(api_key="sk", base_url="https://api.openai.com/v1", http_client=http, max_retries=0)
+    c.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hello"}])  # warm and used
+    time.sleep(1)
+    procs = {p: Path(f"/proc/{p}/cmdline").read_bytes() for p in _descendants(proxy.proc.pid)}
+    workers = [p for p, cmd in procs.items() if b"forkserver" in cmd and _rollup(p)["Rss"] > 150 * MiB]
+    assert any(b"forkserver" in cmd for cmd in procs.values()), "workers are not started by a fork server"
+    assert len(workers) >= 2, procs
+    for p in workers:
+        r = _rollup(p)
+        uss = r["Private_Clean"] + r["Private_Dirty"]
+        assert uss < 140 * MiB, f"worker {p} holds {uss // MiB} MiB of its own"
