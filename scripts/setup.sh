@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up everything phiwall needs on a fresh Debian machine: Debian packages (tesseract), a venv on
-# Python >= 3.12 (3.13 preferred), the package with its test extras, and the pinned offline spaCy model.
+# Python >= 3.12 (3.13 preferred), and the package with its test extras (the PHI tagger and image backbone ship inside it).
 # Idempotent: a second run only checks. Usage: scripts/setup.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,8 +59,11 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 log "installing phiwall and its dependencies (about a minute)"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-# The model first, hash-checked: phiwall declares it as a dependency, and pip would otherwise fetch it unchecked.
-"$VENV/bin/python" -m pip install -q --no-deps -r requirements-model.txt
+# Hash-pinned model packages first (none today: the PHI tagger ships inside the package), so pip never fetches
+# them unchecked as dependencies.
+if grep -qv '^\s*\(#\|$\)' requirements-model.txt; then
+  "$VENV/bin/python" -m pip install -q --no-deps --require-hashes -r requirements-model.txt
+fi
 "$VENV/bin/python" -m pip install -q -e ".[test]"
 "$VENV/bin/python" -m pip check >&2 || log "pip check reported conflicts (see above)"
 touch "$stamp"

