@@ -97,7 +97,7 @@ def zip_children(part: Part, ctx: Context) -> list[Part]:
                     budget.take(len(chunk))
                     buf += chunk
                     _check_ratio(info.compress_size, len(buf))
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, ValueError) as exc:
             raise ExtractionError(
                 f"archive member {len(out) + 1} could not be inflated ({type(exc).__name__})"
             ) from None
