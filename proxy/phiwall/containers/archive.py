@@ -109,7 +109,15 @@ def zip_children(part: Part, ctx: Context) -> list[Part]:
                 steps=(ZipMember(index, info.filename),),
             )
         )
+    _names(ctx, [p.locator.path[-1] for p in out], out)
     return out
+
+
+def _names(ctx: Context, paths: list[str | int], out: list[Part]) -> None:
+    """The member names (folders and files) as one last text part: they name patients too."""
+    names = ctx.names([str(p) for p in paths])
+    if names is not None:
+        out.append(names)
 
 
 def tar_or_gzip_children(part: Part, ctx: Context) -> list[Part]:
@@ -164,6 +172,7 @@ def _tar_members(data: bytes, ctx: Context, outer: tuple[Step, ...] = ()) -> lis
                 )
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise ExtractionError(f"TAR archive could not be read ({type(exc).__name__}; truncated or damaged?)") from None
+    _names(ctx, [p.locator.path[-1] for p in out], out)
     return out
 
 

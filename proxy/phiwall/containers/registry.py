@@ -35,6 +35,10 @@ MAX_OCR_PAGES = 20
 MAX_TEXT_CHARS = 5_000_000
 
 
+RENAME_MEMBERS = (
+    "phiwall cannot rename the files inside an archive; rename the files or folders that carry the patient's name "
+    "and send the archive again"
+)
 # The write-back reason for a child whose expander did not say how to write it back.
 NO_WRITER = "phiwall cannot write changes back into this kind of file; remove the identifying content and send it again"
 
@@ -71,6 +75,32 @@ class Context:
             media_type=sniff(data),
             filename=filename,
             parent_id=self.part.id,
+        )
+        self.made.append(p)
+        return p
+
+    def names(self, paths: list[str]) -> Part | None:
+        """The archive's member names as one text part (role "filename"), made after every member so no member's
+        id shifts: each distinct folder and file name once, as words (`NameWords`: "Okafor Margaret"), a line
+        each. Read, not renamed: a name to change makes de-identification block with what to do."""
+        from phiwall.locators import NameWords
+
+        seen: dict[str, None] = {}
+        for path in paths:
+            for component in path.split("/"):
+                if component:
+                    words = NameWords.of(component)
+                    seen.setdefault(str(words[0].read(component)) if words else component)
+        text = "\n".join(w for w in seen if w.strip())
+        if not text:
+            return None
+        p = Part(
+            f"{self.part.id}.{len(self.made)}",
+            PartKind.TEXT,
+            Locator("archive", self.path("names"), "text", self.chain((NotRewritable(RENAME_MEMBERS),))),
+            text=text[:MAX_TEXT_CHARS],
+            parent_id=self.part.id,
+            role="filename",
         )
         self.made.append(p)
         return p
