@@ -220,3 +220,49 @@ def test_bodies_under_the_limit_still_pass(small: ProxyProcess, fresh_upstream: 
         assert r.status_code == 200, r.text[:300]
         assert [rec.body for rec in fresh_upstream.requests] == [body]
     assert len(_too_large_events(small, "/v1/chat/completions")) == before
+
+
+def test_http2_stream_is_answered_before_its_body(small: ProxyProcess, fresh_upstream: FakeUpstream) -> None:
+    """HTTP/2 (browsers): a stream declaring a body over the limit gets the 413 before sending any DATA."""
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    before = len(_too_large_events(small, "/v1/chat/completions"))
+    ctx = ssl.create_default_context(cafile=str(small.ca))
+    ctx.set_alpn_protocols(["h2"])
+    status, data = 0, b""
+    with socket.create_connection(("127.0.0.1", small.port), timeout=QUICK) as raw:
+        raw.sendall(b"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n")
+        assert b"200" in raw.recv(4096)
+        with ctx.wrap_socket(raw, server_hostname="api.openai.com") as s:
+            assert s.selected_alpn_protocol() == "h2"
+            conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+            conn.initiate_connection()
+            headers = [
+                (":method", "POST"),
+                (":scheme", "https"),
+                (":authority", "api.openai.com"),
+                (":path", "/v1/chat/completions"),
+                ("content-type", "application/json"),
+                ("content-length", str(BIG)),
+            ]
+            conn.send_headers(1, headers)  # and no DATA: the answer must not wait for it
+            s.sendall(conn.data_to_send())
+            done = False
+            while not done:
+                chunk = s.recv(65536)
+                assert chunk, "connection closed without an answer"
+                for ev in conn.receive_data(chunk):
+                    if isinstance(ev, h2.events.ResponseReceived):
+                        status = int(dict(ev.headers)[b":status"])
+                    elif isinstance(ev, h2.events.DataReceived):
+                        data += ev.data
+                        conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                    elif isinstance(ev, h2.events.StreamEnded | h2.events.StreamReset):
+                        done = True
+                s.sendall(conn.data_to_send())
+    _is_phiwall_413_json(status, data)
+    assert fresh_upstream.requests == []
+    _audited_once(small, "/v1/chat/completions", before)
+    _still_serves(small)
