@@ -79,26 +79,20 @@ class Context:
         self.made.append(p)
         return p
 
-    def names(self, paths: list[str]) -> Part | None:
+    def names(self, paths: list[str], steps: tuple[Step, ...] | None = None) -> Part | None:
         """The archive's member names as one text part (role "filename"), made after every member so no member's
         id shifts: each distinct folder and file name once, as words (`NameWords`: "Okafor Margaret"), a line
-        each. Read, not renamed: a name to change makes de-identification block with what to do."""
-        from phiwall.locators import NameWords
-
-        seen: dict[str, None] = {}
-        for path in paths:
-            for component in path.split("/"):
-                if component:
-                    words = NameWords.of(component)
-                    seen.setdefault(str(words[0].read(component)) if words else component)
-        text = "\n".join(w for w in seen if w.strip())
-        if not text:
+        each (`name_lines`). `steps` renames them (ZIP: `ZipNames`); without, a name to change makes
+        de-identification block with what to do."""
+        components = distinct_names(paths)
+        text = name_lines(components)
+        if not text.strip():
             return None
         p = Part(
             f"{self.part.id}.{len(self.made)}",
             PartKind.TEXT,
-            Locator("archive", self.path("names"), "text", self.chain((NotRewritable(RENAME_MEMBERS),))),
-            text=text[:MAX_TEXT_CHARS],
+            Locator("archive", self.path("names"), "text", self.chain(steps or (NotRewritable(RENAME_MEMBERS),))),
+            text=text,
             parent_id=self.part.id,
             role="filename",
         )
@@ -120,6 +114,24 @@ class Context:
         )
         self.made.append(p)
         return p
+
+
+def distinct_names(paths: list[str]) -> tuple[str, ...]:
+    """Every folder and file name in member paths, once each, in order of appearance."""
+    seen: dict[str, None] = {}
+    for path in paths:
+        for component in path.split("/"):
+            if component:
+                seen.setdefault(component)
+    return tuple(seen)
+
+
+def name_lines(components: tuple[str, ...]) -> str:
+    """The names as the detectors read them: one per line, each as words."""
+    from phiwall.locators import NameWords
+    from phiwall.locators import read
+
+    return "\n".join(str(read(c, NameWords.of(c))) for c in components)
 
 
 Expander = Callable[[Part, Context], list[Part]]
