@@ -332,10 +332,15 @@ def _gw_client(proxy: str, ca: str, kind: str, threads: int, seconds: float, loc
 
 
 def _upload_5mb() -> bytes:
-    sys.path.insert(0, str(REPO / "bench"))
-    from bench_proxy import upload_body
+    """bench_proxy's 5 MB PNG upload body, loaded from its file (bench/ is scripts, not a package)."""
+    import importlib.util
 
-    return upload_body("png")
+    spec = importlib.util.spec_from_file_location("_bench_proxy", REPO / "bench" / "bench_proxy.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    body: bytes = mod.upload_body("png")
+    return body
 
 
 def _run_mix(

@@ -212,6 +212,8 @@ class Enforcer:
             flow.metadata[META]["deidentified"] = True
             return "deidentify"
         if ws is not None:
+            if inspection is not None and inspection.rewritten is not None:
+                ws.message.content = inspection.rewritten  # a justified message, without its marker line
             return str(verdict)
         if inspection is not None and inspection.rewritten is not None:
             # A justified request (phiwall.justify): forwarded without its '#phiwall-justify:' line.

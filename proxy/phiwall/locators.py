@@ -840,6 +840,9 @@ def apply(value: Value, edits: Sequence[Edit], *, force: bool = False) -> Value:
         new_inner = apply(inner, sub, force=force)
         if force or new_inner != inner or type(new_inner) is not type(inner):
             value = step.write(value, new_inner)
+    # Every such kind reads the value as it is now before any of them writes: the members of one ZIP get their new
+    # bytes (ZipMember, by index) and their new names (ZipNames) from one reading of the archive.
+    writes: list[tuple[type[Step], list[tuple[Step, Value]]]] = []
     for cls, same_kind in kinds.items():
         reader = getattr(cls, "read_many", None)
         inners = reader(value, same_kind) if reader is not None else [st.read(value) for st in same_kind]
@@ -849,7 +852,9 @@ def apply(value: Value, edits: Sequence[Edit], *, force: bool = False) -> Value:
             if force or new_inner != inner or type(new_inner) is not type(inner):
                 items.append((step, new_inner))
         if items:
-            value = cls.write_many(value, items)  # type: ignore[attr-defined]
+            writes.append((cls, items))
+    for cls, items in writes:
+        value = cls.write_many(value, items)  # type: ignore[attr-defined]
     return value
 
 

@@ -73,7 +73,7 @@ def safe_path(path: tuple[str | int, ...], container: str = "json") -> str:
 # Structural names the container expanders put into archive paths (containers/*.py); everything else in an
 # archive path is a member name or a sheet title, chosen by the user.
 _ARCHIVE_WORDS = frozenset(
-    {"page", "text", "scan", "image", "attachment", "info", "records", "header", "slice", "middle", "sheet"}
+    {"page", "text", "scan", "image", "attachment", "info", "records", "header", "slice", "middle", "sheet", "names"}
 )
 # API schema keys: snake_case or camelCase starting with a lower-case letter ("image_url", "inlineData", "f.req").
 # A capitalised word, a space, a digit-first string or anything long is treated as the user's own text.

@@ -24,8 +24,11 @@ from phiwall.containers.registry import MAX_MEMBERS
 from phiwall.containers.registry import MAX_RATIO
 from phiwall.containers.registry import RATIO_MIN_BYTES
 from phiwall.containers.registry import Context
+from phiwall.containers.registry import distinct_names
+from phiwall.containers.registry import name_lines
 from phiwall.errors import ExtractionError
 from phiwall.errors import LimitError
+from phiwall.locators import NameWords
 from phiwall.locators import RewriteError
 from phiwall.locators import Step
 from phiwall.locators import Value
@@ -97,7 +100,7 @@ def zip_children(part: Part, ctx: Context) -> list[Part]:
                     budget.take(len(chunk))
                     buf += chunk
                     _check_ratio(info.compress_size, len(buf))
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, ValueError) as exc:
             raise ExtractionError(
                 f"archive member {len(out) + 1} could not be inflated ({type(exc).__name__})"
             ) from None
@@ -109,7 +112,16 @@ def zip_children(part: Part, ctx: Context) -> list[Part]:
                 steps=(ZipMember(index, info.filename),),
             )
         )
+    paths = [str(p.locator.path[-1]) for p in out]
+    _names(ctx, paths, out, (ZipNames(distinct_names(paths)),))
     return out
+
+
+def _names(ctx: Context, paths: list[str], out: list[Part], steps: tuple[Step, ...] | None = None) -> None:
+    """The member names (folders and files) as one last text part: they name patients too."""
+    names = ctx.names(paths, steps)
+    if names is not None:
+        out.append(names)
 
 
 def tar_or_gzip_children(part: Part, ctx: Context) -> list[Part]:
@@ -164,6 +176,7 @@ def _tar_members(data: bytes, ctx: Context, outer: tuple[Step, ...] = ()) -> lis
                 )
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise ExtractionError(f"TAR archive could not be read ({type(exc).__name__}; truncated or damaged?)") from None
+    _names(ctx, [str(p.locator.path[-1]) for p in out], out)
     return out
 
 
@@ -207,30 +220,72 @@ class ZipMember(Step):
 
     @staticmethod
     def write_many(outer: Value, items: Sequence[tuple[Step, Value]]) -> Value:
-        new = {s.index: _bytes(v) for s, v in items if isinstance(s, ZipMember)}
-        try:
-            src = zipfile.ZipFile(io.BytesIO(_bytes(outer)))
-            buf = io.BytesIO()
-            with zipfile.ZipFile(buf, "w") as dst:
-                for i, info in enumerate(src.infolist()):
-                    data = new[i] if i in new else src.read(info)
-                    zi = zipfile.ZipInfo(info.filename, info.date_time)
-                    zi.compress_type = info.compress_type
-                    zi.comment = info.comment
-                    zi.extra = info.extra
-                    zi.create_system = info.create_system
-                    zi.external_attr = info.external_attr
-                    zi.internal_attr = info.internal_attr
-                    if info.is_dir():
-                        dst.writestr(zi, b"")
-                    else:
-                        dst.writestr(zi, data)
-                dst.comment = src.comment
-        except (zipfile.BadZipFile, OSError, ValueError, zlib.error, NotImplementedError, RuntimeError):
-            raise RewriteError(
-                "not_rewritable", "phiwall could not rebuild this archive; send its files one by one"
-            ) from None
-        return buf.getvalue()
+        return _rebuild_zip(outer, {s.index: _bytes(v) for s, v in items if isinstance(s, ZipMember)})
+
+
+def _rebuild_zip(outer: Value, new: dict[int, bytes], rename: dict[str, str] | None = None) -> bytes:
+    """The archive again: members `new` (by index) with new bytes, folder and file names in `rename` replaced,
+    everything else as it was (order, timestamps, permissions, comments, compression method)."""
+    try:
+        src = zipfile.ZipFile(io.BytesIO(_bytes(outer)))
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as dst:
+            for i, info in enumerate(src.infolist()):
+                data = new[i] if i in new else src.read(info)
+                name = info.filename
+                if rename:
+                    name = "/".join(rename.get(c, c) for c in name.split("/"))
+                zi = zipfile.ZipInfo(name, info.date_time)
+                zi.compress_type = info.compress_type
+                zi.comment = info.comment
+                zi.extra = info.extra
+                zi.create_system = info.create_system
+                zi.external_attr = info.external_attr
+                zi.internal_attr = info.internal_attr
+                if info.is_dir():
+                    dst.writestr(zi, b"")
+                else:
+                    dst.writestr(zi, data)
+            dst.comment = src.comment
+    except (zipfile.BadZipFile, OSError, ValueError, zlib.error, NotImplementedError, RuntimeError):
+        raise RewriteError(
+            "not_rewritable", "phiwall could not rebuild this archive; send its files one by one"
+        ) from None
+    return buf.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class ZipNames(Step):
+    """The folder and file names of a ZIP's members, as the names part reads them (`registry.name_lines`: each
+    distinct name once, as words, a line each). Writing renames every member path that holds a changed name;
+    names keep their separator style and extension (`NameWords`)."""
+
+    components: tuple[str, ...]
+
+    def label(self) -> str:
+        return "ZipNames"  # never the names themselves
+
+    def read(self, outer: Value) -> Value:
+        return name_lines(self.components)
+
+    def write(self, outer: Value, inner: Value) -> Value:
+        return ZipNames.write_many(outer, [(self, inner)])
+
+    @staticmethod
+    def write_many(outer: Value, items: Sequence[tuple[Step, Value]]) -> Value:
+        rename: dict[str, str] = {}
+        for step, inner in items:
+            assert isinstance(step, ZipNames)
+            lines = inner.split("\n") if isinstance(inner, str) else []
+            if len(lines) != len(step.components):
+                raise RewriteError("bad_edit", "the archive's names must stay one per line")
+            for old, line in zip(step.components, lines, strict=True):
+                new = str(NameWords.of(old)[0].write(old, line)) if NameWords.of(old) else line
+                if not new.strip() or "/" in new or "\\" in new:
+                    raise RewriteError("bad_edit", "a new name inside the archive must be a plain name")
+                if new != old:
+                    rename[old] = new
+        return _rebuild_zip(outer, {}, rename) if rename else outer
 
 
 @dataclass(frozen=True, slots=True)

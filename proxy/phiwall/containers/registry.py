@@ -35,6 +35,10 @@ MAX_OCR_PAGES = 20
 MAX_TEXT_CHARS = 5_000_000
 
 
+RENAME_MEMBERS = (
+    "phiwall cannot rename the files inside an archive; rename the files or folders that carry the patient's name "
+    "and send the archive again"
+)
 # The write-back reason for a child whose expander did not say how to write it back.
 NO_WRITER = "phiwall cannot write changes back into this kind of file; remove the identifying content and send it again"
 
@@ -75,6 +79,26 @@ class Context:
         self.made.append(p)
         return p
 
+    def names(self, paths: list[str], steps: tuple[Step, ...] | None = None) -> Part | None:
+        """The archive's member names as one text part (role "filename"), made after every member so no member's
+        id shifts: each distinct folder and file name once, as words (`NameWords`: "Okafor Margaret"), a line
+        each (`name_lines`). `steps` renames them (ZIP: `ZipNames`); without, a name to change makes
+        de-identification block with what to do."""
+        components = distinct_names(paths)
+        text = name_lines(components)
+        if not text.strip():
+            return None
+        p = Part(
+            f"{self.part.id}.{len(self.made)}",
+            PartKind.TEXT,
+            Locator("archive", self.path("names"), "text", self.chain(steps or (NotRewritable(RENAME_MEMBERS),))),
+            text=text,
+            parent_id=self.part.id,
+            role="filename",
+        )
+        self.made.append(p)
+        return p
+
     def text(self, text: str, *inner: str | int, steps: tuple[Step, ...] | None = None) -> Part | None:
         """A child text part; empty text gives none. Text cut at MAX_TEXT_CHARS cannot be written back."""
         if not text or not text.strip():
@@ -90,6 +114,24 @@ class Context:
         )
         self.made.append(p)
         return p
+
+
+def distinct_names(paths: list[str]) -> tuple[str, ...]:
+    """Every folder and file name in member paths, once each, in order of appearance."""
+    seen: dict[str, None] = {}
+    for path in paths:
+        for component in path.split("/"):
+            if component:
+                seen.setdefault(component)
+    return tuple(seen)
+
+
+def name_lines(components: tuple[str, ...]) -> str:
+    """The names as the detectors read them: one per line, each as words."""
+    from phiwall.locators import NameWords
+    from phiwall.locators import read
+
+    return "\n".join(str(read(c, NameWords.of(c))) for c in components)
 
 
 Expander = Callable[[Part, Context], list[Part]]

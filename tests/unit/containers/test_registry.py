@@ -32,16 +32,35 @@ def _expand_all(data: bytes) -> list[Part]:
 def test_zipped_dicom_folder_gives_dicom_children_with_paths() -> None:
     data = F.make_zip({"CD/DICOM/IM0001": F.make_dicom(), "CD/DICOM/IM0002": F.make_dicom(), "__MACOSX/._x": b"x"})
     kids = registry.expand(_part(data))
-    assert [k.locator.describe() for k in kids] == ["archive:CD/DICOM/IM0001", "archive:CD/DICOM/IM0002"]
-    assert {k.media_type for k in kids} == {"application/dicom"}
+    *members, names = kids
+    assert [k.locator.describe() for k in members] == ["archive:CD/DICOM/IM0001", "archive:CD/DICOM/IM0002"]
+    assert {k.media_type for k in members} == {"application/dicom"}
     assert all(k.parent_id == "p0" for k in kids)
+    # the member names, one text part made last (member ids unchanged), each folder and file name once
+    assert (names.id, names.role, names.text, names.locator.describe()) == (
+        "p0.2",
+        "filename",
+        "CD\nDICOM\nIM0001\nIM0002",
+        "archive:names",
+    )
+    assert names.not_rewritable is None  # ZIP names are renamed (ZipNames); TAR names are read-only
+
+
+def test_patient_named_folder_in_an_archive_is_text_as_words() -> None:
+    data = F.make_tar_gz({"Okafor_Margaret/CT_2024-03-14/IM0001.dcm": F.make_dicom()})
+    parts = _expand_all(data)
+    (names,) = [p for p in parts if p.role == "filename"]
+    assert names.kind == PartKind.TEXT and "rename the files" in (names.not_rewritable or "")
+    assert names.text == "Okafor Margaret\nCT_2024 03 14\nIM0001"  # one separator per name: the most used one
 
 
 def test_nested_archive_keeps_the_outer_path() -> None:
     inner = F.make_tar_gz({"notes/a.txt": b"Patient John Smith MRN 4417302"})
     parts = _expand_all(F.make_zip({"outer/inner.tgz": inner}))
-    text = [p for p in parts if p.kind == PartKind.TEXT]
+    text = [p for p in parts if p.kind == PartKind.TEXT and p.role == "content"]
     assert len(text) == 1 and text[0].locator.path == ("outer/inner.tgz", "notes/a.txt", "text")
+    names = [p.locator.path for p in parts if p.role == "filename"]
+    assert names == [("names",), ("outer/inner.tgz", "names")]
     assert "4417302" in (text[0].text or "")
 
 

@@ -155,3 +155,39 @@ def test_names_do_not_shift_content_ids_of_any_multipart_adapter() -> None:
         env = adapter_for(service_by_name(service)).extract(req, body)  # type: ignore[arg-type]
         roles = [(p.id, p.role) for p in env.parts]
         assert roles[-1] == (f"p{len(roles) - 1}", "filename") and all(r == "content" for _, r in roles[:-1]), service
+
+
+def test_zip_member_names_and_bytes_are_rewritten_together() -> None:
+    """A zipped folder named after the patient, inside a multipart upload: the names part (after the members)
+    renames the folder and file in every member path; a member's new bytes go in the same rebuild."""
+    import io
+    import zipfile
+
+    from phiwall import containers
+
+    from tests import factories as F
+
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w", zipfile.ZIP_DEFLATED) as z:  # stored, its DICM sits near byte 128: see notes
+        z.writestr("Okafor_Margaret/", b"")
+        z.writestr("Okafor_Margaret/Okafor_Margaret_CT.dcm", F.make_dicom())
+        z.writestr("Okafor_Margaret/notes.txt", b"follow-up in 2 weeks")
+    body, ct = multipart([("file", "study.zip", "application/zip", zbuf.getvalue())])
+    req = request("POST", "api.anthropic.com", "/v1/files", body, ct)
+    a = AnthropicAdapter()
+    top = list(a.extract(req, body).parts)
+    kids = containers.expand(top[0])
+    parts = top + kids
+    (names,) = [k for k in kids if k.role == "filename"]
+    assert names.id == f"p0.{len(kids) - 1}" and names.text == "Okafor Margaret\nOkafor Margaret CT\nnotes"
+    dicom = next(k for k in kids if k.media_type == "application/dicom")
+    new_text = "[PATIENT_1]\n[PATIENT_1] CT\nnotes"
+    out = a.rewrite(req, body, {names.id: new_text, dicom.id: b"DICM-deidentified"}, parts)
+    (field,) = parse_multipart(out, ct)
+    z = zipfile.ZipFile(io.BytesIO(field.data))
+    assert z.namelist() == ["[PATIENT_1]/", "[PATIENT_1]/[PATIENT_1]_CT.dcm", "[PATIENT_1]/notes.txt"]
+    assert z.read("[PATIENT_1]/[PATIENT_1]_CT.dcm") == b"DICM-deidentified"
+    assert z.read("[PATIENT_1]/notes.txt") == b"follow-up in 2 weeks" and b"Okafor" not in out
+    with pytest.raises(RewriteError) as e:
+        a.rewrite(req, body, {names.id: "one line"}, parts)
+    assert e.value.code == "bad_edit"
