@@ -86,7 +86,7 @@ def install(limit: Callable[[], int | None]) -> None:
     _limit = limit
     if _original_check is None:
         _original_check = HttpStream.check_body_size
-        HttpStream.check_body_size = _check_body_size  # type: ignore[method-assign,assignment]
+        HttpStream.check_body_size = _check_body_size  # type: ignore[method-assign]
 
 
 def _check_body_size(self: HttpStream, request: bool) -> Generator[commands.Command, Any, bool]:

@@ -14,12 +14,16 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
 
 from phiwall import home
 from phiwall import preflight
 from phiwall import safelog
 from phiwall.errors import PolicyError
+
+if TYPE_CHECKING:  # imported where used: `phiwall --help` stays quick
+    from phiwall.pipeline import Inspection
 
 EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
 
@@ -134,7 +138,12 @@ def _parser() -> argparse.ArgumentParser:
     ptest.set_defaults(func=cmd_policy_test)
     schema = polsub.add_parser("schema", help="print the policy JSON Schema (policies/policy.schema.json)")
     schema.set_defaults(func=cmd_policy_schema)
-    pol.set_defaults(func=lambda a: (pol.print_help(), EXIT_USAGE)[1])
+
+    def policy_help(_args: argparse.Namespace) -> int:
+        pol.print_help()
+        return EXIT_USAGE
+
+    pol.set_defaults(func=policy_help)
 
     gw = sub.add_parser(
         "gateway",
@@ -418,7 +427,7 @@ def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 yield rec
 
 
-def _report(args: argparse.Namespace, head: dict[str, Any], ins: Any) -> bool:
+def _report(args: argparse.Namespace, head: dict[str, Any], ins: Inspection) -> bool:
     d = ins.decision
     if args.json:
         out = dict(head)

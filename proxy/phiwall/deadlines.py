@@ -204,6 +204,6 @@ def _inject_response(stream: HttpStream, flow: http.HTTPFlow, upstream: bool) ->
             # instead of a reset; what it still sends is dropped until it closes too (or tcp_timeout).
             yield commands.CloseTcpConnection(stream.context.client, half_close=True)
 
-    stream._handle_event = answer  # type: ignore[method-assign]
+    stream._handle_event = answer
     ps = ctx.master.addons.get("proxyserver")
     ps.inject_event(events.MessageInjected(flow, b""))

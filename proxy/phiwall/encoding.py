@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-import brotli  # type: ignore[import-untyped]
+import brotli
 
 try:
     from backports import zstd

@@ -90,7 +90,7 @@ def run(pipe: Pipeline, todo: list[Item], jobs: int = 1, progress: bool | None =
     show = sys.stderr.isatty() if progress is None else progress
     bar: Any = None
     if show and len(todo) > 1:
-        from tqdm import tqdm  # type: ignore[import-untyped]
+        from tqdm import tqdm
 
         bar = tqdm(total=len(todo), desc="scan", unit="file", file=sys.stderr, mininterval=0.2)
     try:

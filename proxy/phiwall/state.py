@@ -232,7 +232,7 @@ class MemoryStore:
         e = self._live(key)
         if e is None or not isinstance(e.value, dict) or not e.value:
             return None
-        member = min(e.value, key=lambda m: e.value[m])  # type: ignore[union-attr]
+        member = min(e.value, key=lambda m: e.value[m])
         e.value.pop(member)
         return member
 

@@ -103,7 +103,7 @@ def docx_children(part: Part, ctx: Context) -> list[Part]:
 
 def xlsx_children(part: Part, ctx: Context) -> list[Part]:
     """One text part per worksheet (tab-separated rows) plus embedded images."""
-    import openpyxl  # type: ignore[import-untyped]
+    import openpyxl
 
     data = part.data or b""
     zf = _check_zip(data)

@@ -42,7 +42,7 @@ _NO_WRITE = (NotRewritable(NO_PDF_WRITER),)
 
 def children(part: Part, ctx: Context) -> list[Part]:
     """Child parts of a PDF (see the module docstring). None of them can be written back (`NO_PDF_WRITER`)."""
-    import pypdfium2 as pdfium  # type: ignore[import-untyped]
+    import pypdfium2 as pdfium
 
     try:
         doc = pdfium.PdfDocument(part.data or b"")
@@ -58,8 +58,8 @@ def children(part: Part, ctx: Context) -> list[Part]:
 
 
 def _walk(doc: object, ctx: Context) -> list[Part]:
-    import pypdfium2 as pdfium  # type: ignore[import-untyped]
-    import pypdfium2.raw as pdfium_c  # type: ignore[import-untyped]
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
 
     assert isinstance(doc, pdfium.PdfDocument)
     n_pages = len(doc)

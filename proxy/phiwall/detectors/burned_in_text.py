@@ -304,11 +304,11 @@ class BurnedInTextDetector:
                     explanation="OCR words equal a value of this file's DICOM header",
                 )
             )
-        for entity, b, score, digest, expl in self._text_hits(lines) + _name_layout_hits(lines):
+        for entity, b, score, hit_digest, expl in self._text_hits(lines) + _name_layout_hits(lines):
             if (entity, b) in covered or score < self.opts.min_text_score:
                 continue
             findings.append(
-                Finding(self.name, PREFIX + entity, part_id, score, bbox=box(b), digest=digest, explanation=expl)
+                Finding(self.name, PREFIX + entity, part_id, score, bbox=box(b), digest=hit_digest, explanation=expl)
             )
         return findings
 
@@ -365,8 +365,8 @@ class BurnedInTextDetector:
         variants: list[tuple[str, list[str], str]] = []
         for entity, value in deny:
             digest = value_digest(value)
-            for toks in value_variants(entity, value, self.opts.deny_list_min_len):
-                variants.append((entity, toks, digest))
+            for variant in value_variants(entity, value, self.opts.deny_list_min_len):
+                variants.append((entity, variant, digest))
         out: dict[tuple[str, tuple[int, int, int, int]], str] = {}
         for ln in lines:
             toks: list[str] = []
@@ -387,7 +387,7 @@ class BurnedInTextDetector:
 def _name_layout_hits(
     lines: Sequence[ocr.Line],
 ) -> list[tuple[str, tuple[int, int, int, int], float, str | None, str]]:
-    out = []
+    out: list[tuple[str, tuple[int, int, int, int], float, str | None, str]] = []
     for ln in lines:
         for m in [*_PN_LAYOUT.finditer(ln.text), *_PN_SEX.finditer(ln.text)]:
             parts = re.split(r"\s*[,^\s]\s*", m.group("value").split("[")[0].split("(")[0].strip())

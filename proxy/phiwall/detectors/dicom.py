@@ -346,7 +346,7 @@ def _collect_leaves(seq: Any, out: list[str], depth: int) -> None:
 def _is_dicomdir(ds: Dataset) -> bool:
     meta = getattr(ds, "file_meta", None)
     sop = _value(meta, "MediaStorageSOPClassUID") if meta is not None else None
-    return str(sop or "").strip("\x00 ") == MEDIA_STORAGE_DIRECTORY or tag_for_keyword("DirectoryRecordSequence") in ds
+    return str(sop or "").strip("\x00 ") == MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" in ds
 
 
 def _modality(ds: Dataset) -> str | None:

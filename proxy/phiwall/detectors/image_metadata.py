@@ -127,7 +127,7 @@ class ImageMetadataDetector:
             lines.append(line)
             pos += len(line) + 1
 
-        ifds = [exif]
+        ifds: list[Mapping[int, Any]] = [exif]  # the main IFD (Image.Exif) and the Exif sub-IFD (a dict)
         try:
             ifds.append(exif.get_ifd(0x8769))  # Exif IFD
         except Exception:  # a broken sub-IFD is skipped, the rest still counts

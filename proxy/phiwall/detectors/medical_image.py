@@ -69,7 +69,8 @@ class MedicalImageModel:
     backbone_sha256: str
 
     def _z(self, x: np.ndarray) -> np.ndarray:
-        return (np.asarray(x, dtype=np.float32) - self.mean) / self.scale
+        z: np.ndarray = (np.asarray(x, dtype=np.float32) - self.mean) / self.scale
+        return z
 
     def score(self, x: np.ndarray) -> float:
         h = self._z(x)

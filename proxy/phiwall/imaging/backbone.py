@@ -87,4 +87,5 @@ def embed_pixels(pixels: np.ndarray) -> np.ndarray:
 
 def embed(img: Image.Image) -> np.ndarray:
     """Features (1280,) float32 of one decoded image."""
-    return embed_pixels(prepare(img))[0]
+    features: np.ndarray = embed_pixels(prepare(img))[0]
+    return features

@@ -210,7 +210,7 @@ def extract_array(rgb: np.ndarray) -> np.ndarray:
         rgb = cv2.resize(rgb, (max(4, rgb.shape[1]), max(4, rgb.shape[0])), interpolation=cv2.INTER_NEAREST)
     f: list[float] = []
     rgbf = rgb.astype(np.float32)
-    gray_full = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    gray_full: np.ndarray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     H, W = gray_full.shape
 
     # --- border ring of the whole picture (letterbox / page / dark viewer background)
@@ -409,7 +409,8 @@ def _lbp_hist(g: np.ndarray, tol: float) -> list[float]:
         nb = g[1 + dy : h - 1 + dy, 1 + dx : w - 1 + dx]
         code |= (nb >= ct).view(np.uint8) << np.uint8(bit)
     hist = np.bincount(_LBP_MAP[code].ravel(), minlength=10).astype(np.float64)
-    return (hist / max(hist.sum(), 1.0)).tolist()
+    shares: list[float] = (hist / max(hist.sum(), 1.0)).tolist()
+    return shares
 
 
 def _colour_invariants(rgbf: np.ndarray) -> list[float]:
@@ -448,7 +449,7 @@ def _texture(gray: np.ndarray, g: np.ndarray, gx: np.ndarray, gy: np.ndarray, ma
     f += [float(v) for v in hist] + [float(-(nz * np.log2(nz)).sum() / 3.0)]
     # co-occurrence on 8 levels
     q = gray >> 5
-    p = np.zeros(64, np.float64)
+    p: np.ndarray = np.zeros(64, np.float64)  # reshaped to 8x8 below
     for pairs in (q[:, :-1] * np.uint8(8) + q[:, 1:], q[:-1] * np.uint8(8) + q[1:]):
         p += cv2.calcHist([np.ascontiguousarray(pairs)], [0], None, [64], [0, 64]).ravel()
     p = p.reshape(8, 8)
@@ -507,7 +508,8 @@ def _hann128() -> np.ndarray:
 @functools.lru_cache(maxsize=1)
 def _radius128() -> np.ndarray:
     yy, xx = np.mgrid[0:128, 0:128]
-    return np.hypot(yy - 64, xx - 64).astype(np.int64)
+    radius: np.ndarray = np.hypot(yy - 64, xx - 64).astype(np.int64)
+    return radius
 
 
 def _foreground(gray: np.ndarray, g: np.ndarray) -> list[float]:

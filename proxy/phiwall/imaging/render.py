@@ -99,16 +99,15 @@ def render_dataset(
     elif percentile is not None:
         out = _stretch(values, percentile)
     else:
-        out = None
+        voi_out: np.ndarray | None = None
         has_voi = "WindowCenter" in ds or "VOILUTSequence" in ds
         if has_voi:
             try:
                 voi = apply_voi_lut(values, ds).astype(np.float32)
-                out = _stretch(voi, (0.0, 100.0))
+                voi_out = _stretch(voi, (0.0, 100.0))
             except Exception:
-                out = None
-        if out is None:
-            out = _stretch(values, (0.5, 99.5))
+                voi_out = None
+        out = voi_out if voi_out is not None else _stretch(values, (0.5, 99.5))
     if photometric == "MONOCHROME1":
         out = 255 - out
     return Image.fromarray(out, "L")
@@ -134,4 +133,5 @@ def _stretch(values: np.ndarray, pct: tuple[float, float]) -> np.ndarray:
     if hi <= lo:
         hi = lo + 1.0
     scaled = (np.nan_to_num(values, nan=lo) - lo) / (hi - lo) * 255.0
-    return np.clip(scaled, 0, 255).astype(np.uint8)
+    stretched: np.ndarray = np.clip(scaled, 0, 255).astype(np.uint8)
+    return stretched
