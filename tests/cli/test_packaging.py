@@ -257,7 +257,8 @@ def test_wheel_contents(tmp_path: Path) -> None:
 @pytest.mark.e2e
 def test_installed_wheel_scans_tests_policies_and_proxies(installed: Path, tmp_path: Path) -> None:
     """scan, policy test (the shipped cases, from a folder with no policies/) and a proxied request, all from the
-    fresh venv; then, with a file of the shipped tagger changed, run and scan refuse with a message instead of 422s/tracebacks."""
+    fresh venv; then, with a file of the shipped tagger changed, run and scan refuse with a message instead of
+    422s/tracebacks."""
     from tests.support.fake_upstream import FakeUpstream
     from tests.support.tls import make_test_pki
 

@@ -157,17 +157,20 @@ def _add_echoes(
     for p in parts:
         if p.kind != PartKind.TEXT or not p.text:
             continue
-        work = text_work.get(p.id, [])
-        taken = bytearray(len(p.text) + 1)  # characters already covered by a finding
-        for f, _ in work:
-            taken[f.start or 0 : f.end or 0] = b"\x01" * ((f.end or 0) - (f.start or 0))
+        work = list(text_work.get(p.id, []))
         added = False
         for m in rx.finditer(p.text):
-            if any(taken[m.start() : m.end()]):
+            lo, hi = m.start(), m.end()
+            overlapping = [fo for fo in work if (fo[0].start or 0) < hi and lo < (fo[0].end or 0)]
+            # A finding that covers only part of a known value ("margaret" of "margaret okafor") gives way to the
+            # whole value; one that reaches beyond it keeps its place.
+            if any((f.start or 0) < lo or (f.end or 0) > hi for f, _ in overlapping):
                 continue
+            if overlapping and all((f.start, f.end) == (lo, hi) for f, _ in overlapping):
+                continue
+            work = [fo for fo in work if fo not in overlapping]
             entity, opts = values[m.group(0).casefold()]
-            work.append((Finding("deid-echo", entity, p.id, 1.0, m.start(), m.end()), opts))
-            taken[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
+            work.append((Finding("deid-echo", entity, p.id, 1.0, lo, hi), opts))
             added = True
         if added:
             text_work[p.id] = work

@@ -196,6 +196,24 @@ class TextEdit:
     inserted: tuple[str, ...]  # the replacement strings written in (for the verify scan and the restore map)
 
 
+def _without_overlaps(
+    findings: Sequence[tuple[Finding, TextDeidOptions]],
+) -> list[tuple[Finding, TextDeidOptions]]:
+    """One finding per stretch of text, chosen before any stand-in is numbered: the highest score wins (a value the
+    conversation already had replaced scores 1), then the longest span. Otherwise a detector's partial span
+    ("margaret" of "margaret okafor") would get a stand-in of its own, and the same person two numbers."""
+    kept: list[tuple[Finding, TextDeidOptions]] = []
+    ranked = sorted(findings, key=lambda fo: (-fo[0].score, -((fo[0].end or 0) - (fo[0].start or 0)), fo[0].start or 0))
+    for f, opts in ranked:
+        if f.start is None or f.end is None:
+            kept.append((f, opts))  # judged (and refused) below
+            continue
+        if any(k.start is not None and k.end is not None and f.start < k.end and k.start < f.end for k, _ in kept):
+            continue
+        kept.append((f, opts))
+    return kept
+
+
 def deidentify_text(
     text: str,
     findings: Sequence[tuple[Finding, TextDeidOptions]],
@@ -212,6 +230,7 @@ def deidentify_text(
     from presidio_anonymizer.entities import OperatorConfig
     from presidio_anonymizer.entities import RecognizerResult
 
+    findings = _without_overlaps(findings)
     results = []
     operators: dict[str, OperatorConfig] = {}
     inserted: list[str] = []

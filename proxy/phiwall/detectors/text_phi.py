@@ -495,29 +495,20 @@ class TextPhiDetector:
         ]
 
     def spans(self, text: str) -> list[CachedFinding]:
-        """(start, end, entity, score, rule) per finding, sorted; cached segments are not analysed again."""
-        if self.cache is None:
-            return self._analyze_spans(text)
-        pieces = segments(text)
+        """(start, end, entity, score, rule) per finding, sorted; cached segments are not analysed again.
+
+        Each segment (a message: the pipeline joins messages with a blank line) is analysed on its own, cache or
+        not: what is cached under a segment's text must not depend on the messages around it (the tagger reads
+        context, and the same message recurs next turn beside other ones), and the cache must not change findings.
+        """
         out: list[CachedFinding] = []
-        missing: list[tuple[int, str]] = []
-        for offset, seg in pieces:
-            hit = self.cache.get(seg)
+        for offset, seg in segments(text):
+            hit = self.cache.get(seg) if self.cache is not None else None
             if hit is None:
-                missing.append((offset, seg))
-            else:
-                out.extend((s + offset, e + offset, t, sc, r) for s, e, t, sc, r in hit)
-        if missing:
-            # One analysis for all new segments, joined as they were; findings are split back per segment.
-            joined = "".join(seg for _, seg in missing)
-            found = self._analyze_spans(joined)
-            pos = 0
-            for offset, seg in missing:
-                lo, hi = pos, pos + len(seg)
-                mine = [(s - lo, min(e, hi) - lo, t, sc, r) for s, e, t, sc, r in found if lo <= s < hi]
-                self.cache.put(seg, mine)
-                out.extend((s + offset, e + offset, t, sc, r) for s, e, t, sc, r in mine)
-                pos = hi
+                hit = self._analyze_spans(seg)
+                if self.cache is not None:
+                    self.cache.put(seg, hit)
+            out.extend((s + offset, e + offset, t, sc, r) for s, e, t, sc, r in hit)
         out.sort(key=lambda f: (f[0], f[1], f[2]))
         return out
 

@@ -5,6 +5,7 @@ The tagger is a spaCy NER trained on surrogate PHI in clinical notes (training/)
 STREET_ADDRESS, PHONE -> PHONE_NUMBER, ID -> MRN, AGE -> AGE_OVER_89). Cheap second opinions on the tagger's
 typical mistakes (chosen on the tune-dev groups it never trained on):
 - PERSON/LOCATION before "disease", "syndrome", "sign"... is an eponym, not a person;
+- a PERSON span loses the ordinary words glued in front of the name ("And Margaret Okafor" -> "Margaret Okafor");
 - PERSON made only of ordinary words (philter-lite's not-a-name list: "OCCASIONALLY", "Urine"), or with a drug or
   disease word ending ("-ism", "-itis", "-mycin"), is dropped unless a title precedes it ("Dr. Park"); a lone
   initial is dropped;
@@ -21,6 +22,7 @@ import regex as re
 from presidio_analyzer import RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+from spacy.lang.en.stop_words import STOP_WORDS
 
 from phiwall.recognizers.base import register
 from phiwall.recognizers.location import _STATE_ONLY
@@ -49,6 +51,12 @@ _MEDICAL_SUFFIX = re.compile(
 )
 _TITLE_BEFORE = re.compile(r"\b(?:dr|mr|mrs|ms|miss|prof|doctor|nurse|np|pa|rn)\.?\s*$", re.IGNORECASE)
 _NAME_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+# Words the tagger glues in front of a name at a sentence start: function words (spaCy's English stop words, less
+# the ones that are also given names) and the verbs and greetings a message opens with.
+_GLUED_WORDS = (STOP_WORDS - {"will", "may", "mine", "bill", "don", "sue", "amen"}) | {
+    "tell", "ask", "thanks", "thank", "dear", "hi", "hello", "hey", "call", "page", "contact", "notify", "inform",
+    "remind", "let", "meet", "help", "patient", "pt", "told", "asked", "called", "paged", "saw", "visited",
+}  # fmt: skip
 _MONTHS = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?"
     r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
@@ -88,7 +96,29 @@ class PhiTaggerRecognizer(SpacyRecognizer):
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
         results: list[RecognizerResult] = super().analyze(text, entities, nlp_artifacts)
-        return [r for r in results if self.plausible(r, text)]
+        return [r for r in (self.trimmed(r, text) for r in results) if self.plausible(r, text)]
+
+    @staticmethod
+    def trimmed(r: RecognizerResult, text: str) -> RecognizerResult:
+        """A PERSON span without the sentence words the tagger glued in front of a name ("And Margaret Okafor",
+        "Should John Smith", "Tell John Smith"): leading function words and sentence-opening verbs or greetings
+        (never a word that is also a given name: "Will Jones", "Mark Smith" keep theirs).
+
+        Without this the same person gets a second stand-in whenever a sentence starts with their name."""
+        if r.entity_type != "PERSON":
+            return r
+        start = r.start
+        while True:
+            m = _NAME_WORD.match(text, start, r.end)
+            rest = text[m.end() : r.end] if m else ""
+            if m is None or not _NAME_WORD.search(rest):
+                break
+            if m.group(0).casefold() not in _GLUED_WORDS:
+                break
+            start = m.end() + (len(rest) - len(rest.lstrip()))
+        if start == r.start:
+            return r
+        return RecognizerResult(r.entity_type, start, r.end, r.score, r.analysis_explanation, r.recognition_metadata)
 
     def plausible(self, r: RecognizerResult, text: str) -> bool:
         """The second opinions listed in the module docstring."""

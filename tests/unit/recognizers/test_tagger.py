@@ -56,3 +56,23 @@ DROP = [
 @pytest.mark.parametrize(("text", "value", "entity"), DROP)
 def test_typical_mistakes_are_dropped(text: str, value: str, entity: str) -> None:
     assert not _judge(text, value, entity)
+
+
+@pytest.mark.parametrize(
+    ("text", "span", "name"),
+    [
+        ("And Margaret Okafor?", "And Margaret Okafor", "Margaret Okafor"),
+        ("Should Margaret Okafor stop metformin?", "Should Margaret Okafor", "Margaret Okafor"),
+        ("Tell John Smith.", "Tell John Smith", "John Smith"),
+        ("Thanks Dr Lee", "Thanks Dr Lee", "Dr Lee"),
+        ("Will Jones came in", "Will Jones", "Will Jones"),  # a given name that is also a word stays
+        ("Mark Smith came in", "Mark Smith", "Mark Smith"),
+        ("And", "And", "And"),  # never trimmed to nothing (plausible() judges it)
+    ],
+)
+def test_words_glued_in_front_of_a_name_are_trimmed(text: str, span: str, name: str) -> None:
+    """One person, one stand-in: a sentence that opens with the name must not make a second person of it."""
+    start = text.index(span)
+    r = RecognizerResult(entity_type="PERSON", start=start, end=start + len(span), score=0.85)
+    t = PhiTaggerRecognizer.trimmed(r, text)
+    assert text[t.start : t.end] == name and t.end == r.end
