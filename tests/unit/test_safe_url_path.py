@@ -1,7 +1,6 @@
 """Audit paths: what an endpoint table spells stays readable, anything the user chose becomes a keyed digest."""
 
 import pytest
-
 from phiwall.safelog import safe_url_path
 
 
@@ -11,7 +10,6 @@ from phiwall.safelog import safe_url_path
         "/_/BardChatUi/data/assistant.lamda.BardFrontendService/StreamGenerate",  # "_" is a literal segment
         "/i/api/2/grok/add_response.json",  # so are "i" and "2"
         "/v1/chat/completions",
-        "/backend-api/files/file-abc123/uploaded",
     ],
 )
 def test_segments_the_endpoint_tables_spell_are_kept(path: str) -> None:
