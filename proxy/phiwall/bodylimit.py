@@ -136,9 +136,8 @@ def _over_limit(stream: HttpStream, size: int) -> Generator[commands.Command, An
     yield HttpResponseHeadersHook(flow)
     stream.client_state = _discarding(stream)
     yield from stream.send_response()
-    if stream.client_state != stream.state_errored:
-        if stream.client_state == stream.state_done:  # the whole body had arrived after all
-            return True
+    if stream.client_state != stream.state_errored:  # (errored: killed while the response hook ran)
+        # The answer ends now; the body's end comes later, to the discarding state (events wait while we yield).
         yield SendHttp(ResponseEndOfMessage(stream.stream_id), stream.context.client)
         flow.live = False
     return True

@@ -121,6 +121,10 @@ _ID_LIKE = re.compile(r"(?=[A-Za-z0-9._~-]*[0-9])(?=[A-Za-z0-9._~-]*[A-Za-z])[A-
 _UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]+")
 _vocabulary: frozenset[str] | None = None
+# Whole path segments the endpoint patterns spell literally ("_", "i", "u", "2" in `/_/BardChatUi/data`,
+# `/i/api/2/grok/...`): kept as they are, although a lone short word or number elsewhere is digested.
+_literal_segments: frozenset[str] = frozenset()
+_LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9_~-]+")
 # REST words the endpoint tables need not name (GETs phiwall does not inspect still reach the audit file).
 _GENERIC_WORDS = frozenset(
     "api backend anon content contents download downloads upload uploads status result results stream public "
@@ -132,7 +136,7 @@ _VERSION = re.compile(r"v\d+(?:(?:alpha|beta)\d*)?", re.IGNORECASE)
 def _path_vocabulary() -> frozenset[str]:
     """Every literal word in the services' endpoint patterns (`v1`, `chat`, `completions`, `backend-api`,
     `generateContent`, `xai_api`...): what a URL path may say in an audit event without a digest."""
-    global _vocabulary
+    global _vocabulary, _literal_segments
     if _vocabulary is None:
         import importlib
         import pkgutil
@@ -140,6 +144,7 @@ def _path_vocabulary() -> frozenset[str]:
         import phiwall.extractors as ex
 
         words: set[str] = set()
+        literals: set[str] = set()
         for m in pkgutil.iter_modules(ex.__path__):
             mod = importlib.import_module(f"phiwall.extractors.{m.name}")
             for value in vars(mod).values():
@@ -148,6 +153,7 @@ def _path_vocabulary() -> frozenset[str]:
                     pattern = getattr(getattr(row, "path", None), "pattern", None)
                     if isinstance(pattern, str):
                         words.update(_WORD.findall(re.sub(r"\\[a-zA-Z]", " ", pattern)))
+                        literals.update(_pattern_literals(pattern))
                 if isinstance(value, dict):
                     for k in value:
                         if isinstance(k, str) and k.startswith("/"):
@@ -157,8 +163,14 @@ def _path_vocabulary() -> frozenset[str]:
                 words.update(_WORD.findall(re.sub(r"\\[a-zA-Z]", " ", svc.inspect_paths)))
         pieces = {p.lower() for w in words for p in re.split(r"[-_.]", w) if p}
         pieces |= {p[:-1] for p in pieces if p.endswith("s")} | {p + "s" for p in pieces}
+        _literal_segments = frozenset(literals)
         _vocabulary = frozenset(pieces | _GENERIC_WORDS)
     return _vocabulary
+
+
+def _pattern_literals(pattern: str) -> set[str]:
+    """The path segments of an endpoint regex that are plain literals (no regex syntax between two slashes)."""
+    return {seg for seg in re.split(r"/|\(\?:|\)\??", pattern) if _LITERAL_SEGMENT.fullmatch(seg)}
 
 
 def _safe_token(token: str) -> str:
@@ -169,8 +181,11 @@ def _safe_token(token: str) -> str:
     plain = unquote(token)
     if not plain or _UUID.fullmatch(plain) or _VERSION.fullmatch(plain):
         return token
+    vocabulary = _path_vocabulary()  # also fills _literal_segments
+    if plain in _literal_segments:
+        return token
     words = [w.lower() for w in re.split(r"[-_.]", plain) if w]
-    if words and all(w in _path_vocabulary() for w in words):
+    if words and all(w in vocabulary for w in words):
         return token
     if _ID_LIKE.fullmatch(plain) and not plain.isdigit():
         return token  # a machine id (file-abc123, gpt-4o, gemini-2.0-flash): letters and digits together

@@ -44,12 +44,17 @@ _VRS = frozenset(
 _LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ UC UN UR UT SV UV".split())
 
 
+_CONTAINER_MAGICS = (b"PK\x03\x04", b"\x1f\x8b", b"%PDF-")
+
+
 def sniff(data: bytes) -> str:
     """Return the media type the bytes really are, or application/octet-stream."""
     head = data[:512]
     if len(head) >= 132 and head[128:132] == b"DICM":
         return DICOM
-    if dicm_offset(data) is not None:
+    # A cut or shifted preamble, unless the bytes open with a container's own magic: a stored ZIP whose first
+    # member is a DICOM has that member's DICM near byte 128, and read as one DICOM its other members went unseen.
+    if not data.startswith(_CONTAINER_MAGICS) and dicm_offset(data) is not None:
         return DICOM
     for magic, media in _SIMPLE:
         if head.startswith(magic):

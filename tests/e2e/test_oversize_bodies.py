@@ -266,3 +266,27 @@ def test_http2_stream_is_answered_before_its_body(small: ProxyProcess, fresh_ups
     assert fresh_upstream.requests == []
     _audited_once(small, "/v1/chat/completions", before)
     _still_serves(small)
+
+
+def test_shadow_mode_refuses_with_mitmproxy_limit_and_audits_once(
+    proxy_factory: Callable[..., ProxyProcess], fresh_upstream: FakeUpstream
+) -> None:
+    """Shadow mode answers nothing in phiwall's name: mitmproxy's own limit refuses the body (it cannot be held, so it
+    is not forwarded either), and the audit records once what enforce mode would have done."""
+    shadow = proxy_factory(POLICY, mode="shadow")
+    before = len(_too_large_events(shadow, "/v1/files"))
+    reply = _raw_reply(
+        shadow,
+        b"POST /v1/files HTTP/1.1\r\nHost: api.openai.com\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Length: " + str(BIG).encode() + b"\r\n\r\n",
+    )
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:300]
+    assert fresh_upstream.requests == []
+    deadline = time.monotonic() + 5
+    while len(_too_large_events(shadow, "/v1/files")) <= before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    events = _too_large_events(shadow, "/v1/files")
+    assert len(events) == before + 1
+    assert events[-1]["verdict"] == "block" and events[-1]["applied"] == "none" and events[-1]["mode"] == "shadow"
+    assert shadow.proc.poll() is None

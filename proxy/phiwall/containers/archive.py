@@ -184,6 +184,10 @@ def _tar_members(data: bytes, ctx: Context, outer: tuple[Step, ...] = ()) -> lis
 # write-back: members of ZIP and TAR archives, and gzip streams
 
 
+def _no_rebuild() -> RewriteError:
+    return RewriteError("not_rewritable", "phiwall could not rebuild this archive; send its files one by one")
+
+
 def _bytes(v: Value) -> bytes:
     if isinstance(v, bytes):
         return v
@@ -248,9 +252,7 @@ def _rebuild_zip(outer: Value, new: dict[int, bytes], rename: dict[str, str] | N
                     dst.writestr(zi, data)
             dst.comment = src.comment
     except (zipfile.BadZipFile, OSError, ValueError, zlib.error, NotImplementedError, RuntimeError):
-        raise RewriteError(
-            "not_rewritable", "phiwall could not rebuild this archive; send its files one by one"
-        ) from None
+        raise _no_rebuild() from None
     return buf.getvalue()
 
 
@@ -332,9 +334,7 @@ class TarMember(Step):
                         else:
                             dst.addfile(member)
         except (tarfile.TarError, OSError, EOFError):
-            raise RewriteError(
-                "not_rewritable", "phiwall could not rebuild this archive; send its files one by one"
-            ) from None
+            raise _no_rebuild() from None
         return buf.getvalue()
 
 

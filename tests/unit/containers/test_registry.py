@@ -54,6 +54,23 @@ def test_patient_named_folder_in_an_archive_is_text_as_words() -> None:
     assert names.text == "Okafor Margaret\nCT_2024 03 14\nIM0001"  # one separator per name: the most used one
 
 
+def test_stored_zip_whose_first_member_is_a_dicom_is_a_zip() -> None:
+    """Stored (not deflated), the member's DICM sits near byte 128 of the ZIP: it was sniffed as one DICOM, and
+    every other member went uninspected."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("a.dcm", F.make_dicom())
+        z.writestr("note.txt", b"Patient John Smith MRN 4417302")
+    data = buf.getvalue()
+    assert 0 < data.find(b"DICM") < 260
+    assert sniff(data) == "application/zip"
+    parts = _expand_all(data)
+    assert any("4417302" in (p.text or "") for p in parts)
+
+
 def test_nested_archive_keeps_the_outer_path() -> None:
     inner = F.make_tar_gz({"notes/a.txt": b"Patient John Smith MRN 4417302"})
     parts = _expand_all(F.make_zip({"outer/inner.tgz": inner}))

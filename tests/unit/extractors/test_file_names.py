@@ -168,7 +168,7 @@ def test_zip_member_names_and_bytes_are_rewritten_together() -> None:
     from tests import factories as F
 
     zbuf = io.BytesIO()
-    with zipfile.ZipFile(zbuf, "w", zipfile.ZIP_DEFLATED) as z:  # stored, its DICM sits near byte 128: see notes
+    with zipfile.ZipFile(zbuf, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("Okafor_Margaret/", b"")
         z.writestr("Okafor_Margaret/Okafor_Margaret_CT.dcm", F.make_dicom())
         z.writestr("Okafor_Margaret/notes.txt", b"follow-up in 2 weeks")
