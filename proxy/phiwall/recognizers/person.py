@@ -251,6 +251,16 @@ def person_rules(gate: NameGate) -> tuple[Rule, ...]:
             0.75,
             _name_validator(gate, 4),
         ),
+        # Form labels: "Patient: Margaret Holloway", "Pt name: ...", "Name: ..." (forms, PDFs, lab reports).
+        Rule(
+            "label",
+            _c(
+                r"\b(?:(?:(?:patient|pt|resident|client|member|insured|subscriber|guarantor)\s*)?(?:full\s+)?name"
+                rf"|patient|pt)\s*[:=]\s*{two_names}"
+            ),
+            0.8,
+            _name_validator(gate, 3),
+        ),
         Rule(
             "relation",
             _c(rf"\b{_RELATION}(?:'s)?(?:\s*[,:\-(]\s*|\s+)(?:named\s+|is\s+)?{two_names}"),

@@ -19,6 +19,9 @@ NAMES = [
     ("CONTINUES PER DR B. GILL ...", "B. GILL"),
     ("MVO2 55, NP Wolfe aware of numbers", "Wolfe"),
     ("stable overnight.\n   irene snell, rn  \n", "irene snell"),
+    ("Discharge summary Patient: Margaret Holloway Diagnosis: pneumonia", "Margaret Holloway"),  # a PDF text layer
+    ("Name: John Smith", "John Smith"),
+    ("patient name: okafor, margaret", "okafor"),
 ]
 
 
@@ -30,7 +33,7 @@ def test_name_cues(text: str, value: str) -> None:
 @pytest.mark.parametrize(
     "text",
     ["Urine grew E. coli, sputum S. aureus per lab", "Dr. aware and will follow; husband visited.",
-     "Send to 4410 North Lake Shore Dr. Apt 5B"],
+     "Send to 4410 North Lake Shore Dr. Apt 5B", "Patient: has chest pain", "Pt: Stable overnight"],
 )  # fmt: skip
 def test_name_cue_look_alikes(text: str) -> None:
     assert found(person.NameCueRecognizer(), text) == set()
