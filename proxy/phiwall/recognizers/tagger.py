@@ -9,7 +9,8 @@ typical mistakes (chosen on the tune-dev groups it never trained on):
 - PERSON made only of ordinary words (philter-lite's not-a-name list: "OCCASIONALLY", "Urine"), or with a drug or
   disease word ending ("-ism", "-itis", "-mycin"), is dropped unless a title precedes it ("Dr. Park"); a lone
   initial is dropped;
-- AGE_OVER_89 must be a number from 90 to 125; DATE_TIME must look like a date (a month/day in range, a year, a
+- AGE_OVER_89 must be a number from 90 to 125 with words around it (a bare "91" is a header value or a
+  counter, not an age); DATE_TIME must look like a date (a month/day in range, a year, a
   month name, an apostrophe year), not a ventilator setting or a blood pressure;
 - STREET_ADDRESS runs of more than 10 words or without a digit are dropped;
 - PHONE_NUMBER needs 7+ digits in its run of digits and separators ("212- 476- 8356"), or 4+ after a phone cue
@@ -29,6 +30,7 @@ from phiwall.recognizers.location import _STATE_ONLY
 from phiwall.recognizers.person import _case_of
 from phiwall.recognizers.person import not_name_words
 
+_CONTEXT_WORD = re.compile(r"[^\W\d_]{2,}")
 TAGGER_ENTITIES = ("PERSON", "DATE_TIME", "LOCATION", "STREET_ADDRESS", "PHONE_NUMBER", "MRN", "AGE_OVER_89")
 
 # NER PERSON/LOCATION spans that are followed by these words name a disease, sign or test, not a person.
@@ -140,7 +142,9 @@ class PhiTaggerRecognizer(SpacyRecognizer):
             return _STATE_ONLY.match(value.strip()) is None  # HIPAA keeps states: "SON FROM TEXAS" is no PHI
         if r.entity_type == "AGE_OVER_89":
             age = "".join(c for c in value if c.isdigit())[:3]
-            return bool(age) and 90 <= int(age) <= 125
+            around = text[max(0, r.start - 30) : r.start] + " " + text[r.end : r.end + 30]
+            # A bare "91" (a header value, a counter) is no age: the tagger must have words to read it by.
+            return bool(age) and 90 <= int(age) <= 125 and len(_CONTEXT_WORD.findall(around)) >= 2
         if r.entity_type == "DATE_TIME":
             if text[r.end : r.end + 1] == "%" or _SETTING_BEFORE.search(before) or _SETTING_IN.search(value):
                 return False

@@ -22,6 +22,7 @@ KEEP = [
     ("prostate CA '88, GERD", "'88", "DATE_TIME"),
     ("seen on March 3 for follow-up", "March 3", "DATE_TIME"),
     ("98 yo gentleman", "98", "AGE_OVER_89"),
+    ("Mrs. K, 94, presented with a fall", "94", "AGE_OVER_89"),
     ("transferred to Quartermain 3", "Quartermain", "LOCATION"),
     ("lives at 12 Oak Street, Springfield", "12 Oak Street, Springfield", "STREET_ADDRESS"),
     ("dtr Frances - 212- 476- 8356", "476", "PHONE_NUMBER"),
@@ -43,6 +44,8 @@ DROP = [
     ("Pallister-Killian mosaic syndrome is rare", "Pallister-Killian", "PERSON"),
     ("renin system - Hyperaldosteronism - Hyperchloriduria", "Hyperaldosteronism - Hyperchloriduria", "PERSON"),
     ("Mr. Renna is a 67 yo man", "67", "AGE_OVER_89"),
+    ("91", "91", "AGE_OVER_89"),  # a header value (x-request-seq: 91) the tagger reads as an age
+    ("x 91", "91", "AGE_OVER_89"),
     ("received on mask ventilation 10/5 40%", "10/5", "DATE_TIME"),
     ("BP DROPPED TO 78/40. GIVEN 500CC", "78/40", "DATE_TIME"),
     ("APPROX 1630 WAS ABLE TO SHUT DOWN", "1630", "DATE_TIME"),
