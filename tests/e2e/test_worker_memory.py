@@ -5,12 +5,15 @@ what a worker that loads its own model holds (about 180 MiB measured; see docs/p
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.fake_upstream import FakeUpstream
 from tests.support.proxy import ProxyProcess
+from tests.support.proxy import start_proxy
+from tests.support.tls import SERVICE_HOSTS
 
 pytestmark = pytest.mark.e2e
 
@@ -43,8 +46,17 @@ def _rollup(pid: int) -> dict[str, int]:
     return out
 
 
-def test_workers_share_the_model(proxy_factory: Callable[..., ProxyProcess]) -> None:
-    proxy = proxy_factory()
+@pytest.fixture
+def fresh_proxy(tmp_path: Path, pki: tuple[Path, Path, Path], upstream: FakeUpstream) -> Iterator[ProxyProcess]:
+    """A proxy of its own: the session's shared one has decoded images and PDFs by now, and a worker's heap that
+    grew doing that work is its own memory, not a copy of the model."""
+    p = start_proxy(tmp_path / "home", {h: upstream.port for h in SERVICE_HOSTS}, pki[0])
+    yield p
+    p.stop()
+
+
+def test_workers_share_the_model(fresh_proxy: ProxyProcess) -> None:
+    proxy = fresh_proxy
     import openai
 
     http = openai.DefaultHttpxClient(proxy=proxy.url, verify=str(proxy.ca), timeout=120)
