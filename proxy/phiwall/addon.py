@@ -65,6 +65,7 @@ from phiwall.request import RequestData
 from phiwall.request import Who
 from phiwall.uploads import FileVerdict
 from phiwall.uploads import UploadStore
+from phiwall.workers import InspectionOverload
 from phiwall.workers import InspectorPool
 
 log = logging.getLogger("phiwall")
@@ -628,6 +629,8 @@ class PhiWall(UploadFlows):
         """Run the pipeline; on a failure answer with the on_error verdict and return None."""
         try:
             return await self._inspect(req, inspect_as, deid)
+        except InspectionOverload as e:
+            self._answer_error(flow, service, str(e), status=503)
         except InspectionTimeout as e:
             self._answer_error(flow, service, str(e), status=504)
         except PhiWallError as e:
@@ -701,7 +704,7 @@ class PhiWall(UploadFlows):
 
 
 # The error kind behind a status a caller chose (413 for a size, 504 for a time limit, 500 for a phiwall bug).
-_KIND_BY_STATUS = {413: "limit", 504: "timeout", 500: "internal"}
+_KIND_BY_STATUS = {413: "limit", 504: "timeout", 500: "internal", 503: "overload"}
 
 _CHATGPT_REGISTER = re.compile(r"^/backend-(?:api|anon)/files/?$")
 

@@ -205,7 +205,8 @@ class Observability:
             self._flows.setdefault(flow.client_conn.id, set()).add(flow.id)
 
     def request(self, flow: Any) -> None:
-        """After PhiWall answered: an overload answer becomes 503 with Retry-After (on_overload: block)."""
+        """After PhiWall answered: a blocked overload (on_overload: block, status 503) gets Retry-After; under
+        warn or allow the request went on uninspected and is only counted."""
         pool = self.wall.pool
         conn = self._flows.get(flow.client_conn.id)
         if conn is not None:
@@ -214,9 +215,7 @@ class Observability:
             return
         pool.overloaded.discard(flow.id)
         self.metrics.overload.inc()
-        if flow.response is not None and flow.response.status_code in (403, 504):
-            flow.response.status_code = 503
-            flow.response.reason = "Service Unavailable"
+        if flow.response is not None and flow.response.status_code == 503:
             flow.response.headers["retry-after"] = str(max(1, int(pool.limits.max_wait) + 1))
 
     def client_disconnected(self, client: Any) -> None:

@@ -41,6 +41,7 @@ ERROR_STATUS = {
     "limit": 413,
     "unparseable": 422,
     "timeout": 504,
+    "overload": 503,
     "detector": 422,
     "internal": 500,
     "cannot_deidentify": 403,

@@ -204,6 +204,47 @@ def test_saturated_proxy_answers_503_quickly_while_unguarded_traffic_flows(
         plain.shutdown()
 
 
+def test_on_overload_warn_forwards_uninspected_and_audits_it(
+    tmp_path: Path, pki: tuple[Path, Path, Path], upstream_map: dict[str, int], fresh_upstream
+) -> None:
+    """A policy may prefer availability: `on_overload: warn` forwards a request no worker could take in time,
+    audited as a warned overload (rule on_overload), never silently."""
+    policy = tmp_path / "busy-warn.yaml"
+    policy.write_text(
+        (Path(__file__).parents[2] / "policies" / "default.yaml")
+        .read_text()
+        .replace("on_overload: block", "on_overload: warn")
+    )
+    assert "on_overload: warn" in policy.read_text()
+    p = start_replica(
+        tmp_path / "home", upstream_map, pki[0], run_args=["--policy", str(policy)],
+        extra=["--set", "phiwall_express_workers=0", "--set", "phiwall_queue_wait_ms=300"],
+    )  # fmt: skip
+    ctx = ssl.create_default_context(cafile=str(p.ca))
+    try:
+        with httpx.Client(proxy=p.url, verify=ctx, timeout=120, trust_env=False) as c:  # warm: first request
+            assert c.post("https://api.openai.com/v1/chat/completions",
+                          json=json.loads(chat("hello").raw_body)).status_code == 200  # fmt: skip
+
+        def send_slow() -> None:
+            with httpx.Client(proxy=p.url, verify=ctx, timeout=120, trust_env=False) as c:
+                c.post("https://api.openai.com/v1/chat/completions", json=json.loads(chat(slow_text()).raw_body))
+
+        t = threading.Thread(target=send_slow)
+        t.start()
+        time.sleep(1.0)
+        fresh_upstream.clear()
+        with httpx.Client(proxy=p.url, verify=ctx, timeout=30, trust_env=False) as c:
+            r = c.post("https://api.openai.com/v1/chat/completions", json=json.loads(chat("quick").raw_body))
+        assert r.status_code == 200 and "retry-after" not in r.headers, (r.status_code, r.text)
+        assert any(b"quick" in req.body for req in fresh_upstream.requests)
+        ev = [e for e in p.audit_events() if "on_overload" in e.get("rule_ids", ())]
+        assert ev and ev[-1]["verdict"] == "warn", ev
+        t.join(120)
+    finally:
+        p.stop()
+
+
 def test_a_request_whose_client_left_is_cancelled_and_not_audited_as_allow(
     tmp_path: Path, pki: tuple[Path, Path, Path], upstream_map: dict[str, int], fresh_upstream
 ) -> None:

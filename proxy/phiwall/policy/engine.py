@@ -114,6 +114,7 @@ class Policy:
         self.id = m.id
         self.sha256 = source.sha256
         self.on_error = Verdict.parse(m.defaults.on_error)
+        self.on_overload = Verdict.parse(m.defaults.on_overload)
         self.unknown_endpoint = m.defaults.unknown_endpoint
         self.max_body_bytes = m.defaults.max_body_bytes
         self.timeout_seconds = m.defaults.timeout_seconds
@@ -272,10 +273,17 @@ class Policy:
     def error_decision(
         self, envelope_service: str, error: str, findings: Sequence[Finding] = (), kind: str = "unparseable"
     ) -> Decision:
-        """The on_error verdict, with a message that says what went wrong (PHI-free) and what to do."""
+        """The on_error verdict (on_overload for kind "overload"), with a message that says what went wrong
+        (PHI-free) and what to do."""
         title = _service_title(envelope_service)
-        if self.on_error == Verdict.ALLOW:
+        rule, verdict = ("on_overload", self.on_overload) if kind == "overload" else ("on_error", self.on_error)
+        if verdict == Verdict.ALLOW:
             reasons: tuple[str, ...] = ()
+        elif kind == "overload":
+            reasons = (
+                f"phiwall is too busy to inspect this request to {title} right now ({error}), and its policy "
+                "blocks what it cannot inspect. Try again in a few seconds.",
+            )
         else:
             reasons = (
                 f"phiwall could not inspect this request to {title} ({error}), and its policy blocks what it "
@@ -283,13 +291,13 @@ class Policy:
                 "attachment.",
             )
         return Decision(
-            verdict=self.on_error,
-            rule_ids=("on_error",),
+            verdict=verdict,
+            rule_ids=(rule,),
             reasons=reasons,
             findings=tuple(findings),
             error=error,
             error_kind=kind,
-            hits=(RuleHit("on_error", self.on_error, reasons[0] if reasons else error),),
+            hits=(RuleHit(rule, verdict, reasons[0] if reasons else error),),
         )
 
     def _context(self, w: Context, envelope: Envelope, who: Who, host: str | None) -> bool:

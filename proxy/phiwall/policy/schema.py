@@ -138,6 +138,12 @@ class Defaults(Strict):
     on_error: ErrorAction = Field(
         "block", description="Verdict when a body cannot be parsed, a detector fails or inspection times out."
     )
+    on_overload: ErrorAction = Field(
+        "block",
+        description="Verdict when every inspection worker is busy and a request waited its bound (a saturated "
+        "gateway): block answers 503 with Retry-After so clients retry; warn or allow forward it uninspected "
+        "(audited as overload).",
+    )
     unknown_endpoint: Literal["inspect", "block", "allow"] = Field(
         "inspect",
         description="A guarded host's endpoint phiwall has no adapter shape for: inspect generically, block or allow.",
