@@ -18,6 +18,7 @@ normalised value (no PHI in the key), and hands out new numbers after the highes
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 import re
@@ -203,13 +204,18 @@ def _without_overlaps(
     conversation already had replaced scores 1), then the longest span. Otherwise a detector's partial span
     ("margaret" of "margaret okafor") would get a stand-in of its own, and the same person two numbers."""
     kept: list[tuple[Finding, TextDeidOptions]] = []
+    starts: list[int] = []  # the kept spans, disjoint, sorted by start (bisect: linear in the findings, not square)
+    ends: list[int] = []
     ranked = sorted(findings, key=lambda fo: (-fo[0].score, -((fo[0].end or 0) - (fo[0].start or 0)), fo[0].start or 0))
     for f, opts in ranked:
         if f.start is None or f.end is None:
             kept.append((f, opts))  # judged (and refused) below
             continue
-        if any(k.start is not None and k.end is not None and f.start < k.end and k.start < f.end for k, _ in kept):
+        i = bisect.bisect_right(starts, f.start)
+        if (i > 0 and ends[i - 1] > f.start) or (i < len(starts) and starts[i] < f.end):
             continue
+        starts.insert(i, f.start)
+        ends.insert(i, f.end)
         kept.append((f, opts))
     return kept
 
