@@ -16,6 +16,7 @@ from mitmproxy import http
 
 from phiwall import actions
 from phiwall import notices
+from phiwall.deid.restore import NdjsonRestorer
 from phiwall.deid.restore import Restorer
 from phiwall.deid.restore import SseRestorer
 from phiwall.deid.restore import restore_body
@@ -57,6 +58,16 @@ class Replies:
                 meta["restoring"] = bool(restorer)
             else:
                 flow.response.stream = True
+        elif (
+            meta.get("restore")
+            and not flow.response.headers.get("content-encoding")  # encoded: restored whole in body()
+            and stream_format(meta.get("service", ""), meta.get("endpoint", "")) == "grok_web"
+        ):
+            # grok.com streams its reply as JSON Lines (whatever its content-type says): restored line by line,
+            # so the person still sees it arrive as it is written.
+            _reframe(flow)
+            flow.response.stream = NdjsonRestorer(Restorer(meta["restore"]))
+            meta["restoring"] = True
 
     def body(self, flow: http.HTTPFlow, meta: dict[str, Any]) -> None:
         """A whole (not streamed) reply: put the originals back, add the warning notice."""
@@ -88,12 +99,13 @@ _STREAMS = {
     "claude_web": "anthropic",
     "gemini_api": "gemini",
     "chatgpt_web": "chatgpt_web",
+    "grok_web": "grok_web",
 }
 
 
 def stream_format(service: str, endpoint: str) -> str:
-    """The `phiwall.deid.restore` stream format of a reply: openai_chat, openai_responses, anthropic, gemini or
-    chatgpt_web (OpenAI-compatible endpoints of other services stream as OpenAI does)."""
+    """The `phiwall.deid.restore` stream format of a reply: openai_chat, openai_responses, anthropic, gemini,
+    chatgpt_web or grok_web (OpenAI-compatible endpoints of other services stream as OpenAI does)."""
     if endpoint.startswith("responses"):
         return "openai_responses"
     if endpoint.startswith("chat.completions") or endpoint == "completions":

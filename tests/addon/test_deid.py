@@ -149,6 +149,30 @@ async def test_sse_reply_is_restored_across_events_split_three_characters_each(d
     assert "content-length" not in f.response.headers
 
 
+async def test_grok_web_json_lines_reply_is_restored_as_it_streams(deid_addon) -> None:
+    """grok.com: the prompt in `message` leaves with stand-ins; the NDJSON token stream comes back with the
+    originals, stand-ins cut across token lines included, and so does the closing whole message."""
+    body = json.dumps({"temporary": False, "modelName": "grok-3", "message": PROMPT, "fileAttachments": []}).encode()
+    f = flow("POST", "https://grok.com/rest/app-chat/conversations/new", body, JSON)
+    await send(deid_addon, f)
+    assert f.response is None
+    sent = json.loads(f.request.content or b"")["message"]
+    assert NAME not in sent and "[PATIENT_1]" in sent
+    answer = "[PATIENT_1], born [DATE_1]: give aspirin to [PATIENT_1]."
+    lines = [{"result": {"response": {"token": c, "isThinking": False, "responseId": "r"}}} for c in three(answer)]
+    lines.append({"result": {"response": {"modelResponse": {"responseId": "r", "message": answer}}}})
+    wire = b"".join(json.dumps(ln).encode() + b"\n" for ln in lines)
+    f.response = http.Response.make(200, b"", {"content-type": "application/json", "content-length": "1"})
+    deid_addon.responseheaders(f)
+    stream = f.response.stream
+    assert callable(stream) and "content-length" not in f.response.headers
+    out = b"".join(stream(wire[i : i + 5]) for i in range(0, len(wire), 5)) + stream(b"")
+    docs = [json.loads(ln)["result"]["response"] for ln in out.splitlines()]
+    want = f"{NAME}, born 03/14/1961: give aspirin to {NAME}."
+    assert "".join(d.get("token", "") for d in docs) == want
+    assert docs[-1]["modelResponse"]["message"] == want
+
+
 async def test_a_part_that_cannot_be_rewritten_is_blocked_with_the_reason(deid_addon, tmp_path: Path) -> None:
     """A PDF's text cannot be written back: the request is blocked, and the answer says why."""
     import base64

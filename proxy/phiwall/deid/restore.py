@@ -87,12 +87,16 @@ def restore_json(doc: Any, r: Restorer, key: str | None = None) -> Any:
 
 
 def restore_body(body: bytes, r: Restorer) -> bytes | None:
-    """A whole JSON reply restored, or None when it is not JSON or nothing changed."""
+    """A whole JSON (or JSON Lines) reply restored, or None when it is neither or nothing changed."""
     if not r:
         return None
     try:
         doc = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
+        if _is_json_lines(body):  # grok.com's token stream, buffered: stand-ins cut across lines are joined
+            lines = NdjsonRestorer(r)
+            new_body = lines(body) + lines(b"")
+            return new_body if new_body != body else None
         text = body.decode("utf-8", "replace") if body else ""
         new = r.text(text)
         return new.encode("utf-8") if new != text and "\ufffd" not in text else None
@@ -183,8 +187,22 @@ class _ChatGPTPath:
         return [(("p", self.last), op, "v", False)]
 
 
+def _grok(doc: Any) -> list[Delta]:
+    """grok.com's NDJSON tokens: `{"result": {"response": {"token": "…", "isThinking": …, "responseId": …}}}`
+    (continued conversations may drop the `response` level); the closing `modelResponse.message` is whole."""
+    res = doc.get("result") if isinstance(doc, dict) else None
+    if isinstance(res, dict) and isinstance(res.get("response"), dict):
+        res = res["response"]
+    if isinstance(res, dict) and isinstance(res.get("token"), str):
+        return [(("k", res.get("responseId"), bool(res.get("isThinking"))), res, "token", False)]
+    return []
+
+
 def delta_finder(stream: str) -> DeltaFinder:
-    """The delta finder for a stream format: openai_chat, openai_responses, anthropic, gemini, chatgpt_web."""
+    """The delta finder for a stream format: openai_chat, openai_responses, anthropic, gemini, chatgpt_web,
+    grok_web."""
+    if stream == "grok_web":
+        return _grok
     if stream == "openai_responses":
         return _openai_responses
     if stream == "anthropic":
@@ -308,3 +326,79 @@ def _finished(doc: Any) -> bool:
         if isinstance(c, dict) and c.get("finishReason"):
             return True
     return False
+
+
+def _is_json_lines(body: bytes) -> bool:
+    lines = [ln for ln in body.splitlines() if ln.strip()]
+    if len(lines) < 2:
+        return False
+    try:
+        return all(isinstance(json.loads(ln), (dict, list)) for ln in lines)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+
+
+class NdjsonRestorer:
+    """A `response.stream` callable restoring stand-ins in a JSON Lines reply (grok.com's chat), line by line.
+
+    The same carry-over as `SseRestorer`: token lines feed one `StreamText` per channel, any other line (the
+    closing `modelResponse`, metadata) is restored whole after what was held back is sent. A line that is not JSON
+    passes as it came.
+    """
+
+    def __init__(self, restorer: Restorer, stream: str = "grok_web") -> None:
+        self.r = restorer
+        self.find = delta_finder(stream)
+        self.buf = b""
+        self.channels: dict[tuple[Any, ...], StreamText] = {}
+        self.last_line: dict[tuple[Any, ...], Any] = {}
+        self.max_held = 0
+
+    def __call__(self, chunk: bytes) -> bytes:
+        if not chunk:
+            tail, self.buf = self.buf, b""
+            last = self._line(tail, b"") if tail.strip() else tail
+            held = b"".join(self._flush_all())
+            if held and last and not last.endswith(b"\n"):
+                last += b"\n"  # the last line had no newline: the held text follows as a line of its own
+            return last + held
+        self.buf += chunk
+        out: list[bytes] = []
+        while (i := self.buf.find(b"\n")) >= 0:
+            raw, self.buf = self.buf[:i], self.buf[i + 1 :]
+            out.append(self._line(raw, b"\n"))
+        return b"".join(out)
+
+    def _line(self, raw: bytes, end: bytes) -> bytes:
+        try:
+            doc = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return raw + end
+        deltas = self.find(doc)
+        if not deltas:
+            pre = b"".join(self._flush_all())
+            new = restore_json(doc, self.r)
+            return pre + (raw if new == doc else _dump(new)) + end
+        for key, holder, field_, src in deltas:
+            ch = self.channels.get(key)
+            if ch is None:
+                ch = self.channels[key] = StreamText(self.r, src)
+            holder[field_] = ch.feed(holder[field_])
+            self.max_held = max(self.max_held, len(ch.pending))
+            if ch.pending:
+                self.last_line[key] = doc
+        return _dump(doc) + end
+
+    def _flush_all(self) -> Iterator[bytes]:
+        for key, ch in self.channels.items():
+            if not ch.pending:
+                continue
+            fresh = copy.deepcopy(self.last_line[key])
+            text = ch.flush()
+            for k, holder, field_, _src in self.find(fresh):
+                holder[field_] = text if k == key else ""
+            yield _dump(fresh) + b"\n"
+
+
+def _dump(doc: Any) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from phiwall.deid.restore import NdjsonRestorer
 from phiwall.deid.restore import Restorer
 from phiwall.deid.restore import SseRestorer
 from phiwall.deid.restore import StreamText
@@ -140,6 +141,39 @@ def test_every_stream_format_is_restored(fmt: str, make: Any, byte_cut: int) -> 
     assert b"Okafor" not in data and out.count(b"Margaret Okafor") >= 2
     if fmt == "openai_responses":  # the full texts of the done/completed events are restored too
         assert out.count(RESTORED.replace('"', '\\"').encode()) == 2
+
+
+def grok_lines(text: str, *, nested: bool = True) -> bytes:
+    """grok.com's reply: one JSON object per line, a token each, then the whole message in `modelResponse`."""
+
+    def wrap(r: dict[str, Any]) -> dict[str, Any]:
+        return {"result": {"response": r} if nested else r}
+
+    lines = [wrap({"token": p, "isThinking": False, "isSoftStop": False, "responseId": "r1"}) for p in pieces(text)]
+    lines.append(wrap({"modelResponse": {"responseId": "r1", "message": text, "sender": "ASSISTANT"}}))
+    return b"".join(json.dumps(ln).encode() + b"\n" for ln in lines)
+
+
+def grok_texts(out: bytes) -> tuple[str, str]:
+    tokens, whole = "", ""
+    for line in out.splitlines():
+        d = json.loads(line)["result"]
+        d = d.get("response", d)
+        tokens += d.get("token", "")
+        whole = d.get("modelResponse", {}).get("message", whole)
+    return tokens, whole
+
+
+@pytest.mark.parametrize("nested", [True, False])
+@pytest.mark.parametrize("byte_cut", [1, 7, 4096])
+def test_grok_json_lines_are_restored_streamed_and_whole(nested: bool, byte_cut: int) -> None:
+    data = grok_lines(ANSWER, nested=nested)
+    s = NdjsonRestorer(R)
+    out = b"".join(s(data[i : i + byte_cut]) for i in range(0, len(data), byte_cut)) + s(b"")
+    assert grok_texts(out) == (RESTORED, RESTORED)
+    assert s.max_held < R.longest and b"[PATIENT_1]" not in out
+    # Buffered (a reply phiwall did not stream): the same result through restore_body.
+    assert grok_texts(restore_body(data, R) or b"") == (RESTORED, RESTORED)
 
 
 def test_tool_call_arguments_stay_json() -> None:
