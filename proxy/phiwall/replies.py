@@ -22,6 +22,8 @@ from phiwall.deid.restore import SseRestorer
 from phiwall.deid.restore import restore_body
 from phiwall.encoding import decode_body
 from phiwall.errors import PhiWallError
+from phiwall.extractors import adapter_for
+from phiwall.extractors import service_by_name
 
 log = logging.getLogger("phiwall")
 
@@ -92,25 +94,16 @@ class Replies:
                 flow.response.content = new
 
 
-# Which stream format a service's reply uses, by (service, endpoint). The adapters know the request shapes; the
-# reply shapes they share are few enough to name here (docs/coverage.md says what each restores).
-_STREAMS = {
-    "anthropic_api": "anthropic",
-    "claude_web": "anthropic",
-    "gemini_api": "gemini",
-    "chatgpt_web": "chatgpt_web",
-    "grok_web": "grok_web",
-}
-
-
 def stream_format(service: str, endpoint: str) -> str:
-    """The `phiwall.deid.restore` stream format of a reply: openai_chat, openai_responses, anthropic, gemini,
-    chatgpt_web or grok_web (OpenAI-compatible endpoints of other services stream as OpenAI does)."""
+    """The `phiwall.deid.restore` stream format of a reply: OpenAI's Responses and chat-completions endpoints by
+    name (other services' OpenAI-compatible endpoints stream as OpenAI does), else the service adapter's
+    `reply_stream`."""
     if endpoint.startswith("responses"):
         return "openai_responses"
     if endpoint.startswith("chat.completions") or endpoint == "completions":
         return "openai_chat"
-    return _STREAMS.get(service, "openai_chat")
+    row = service_by_name(service)
+    return str(getattr(adapter_for(row), "reply_stream", "openai_chat")) if row is not None else "openai_chat"
 
 
 def _identity(chunk: bytes) -> bytes:

@@ -85,6 +85,7 @@ def classify(method: str, path: str) -> Endpoint | None:
 
 class AnthropicAdapter(Rewriting):
     service: ClassVar[str] = "anthropic_api"
+    reply_stream: ClassVar[str] = "anthropic"
 
     def __init__(self, service: str = "anthropic_api") -> None:
         self.service_name = service

@@ -72,6 +72,10 @@ class Rewriting:
     """`rewrite` for adapters whose parts carry full locator chains (all of them): the chain knows the way back,
     so an adapter needs no code of its own to write a value into the place it read it from."""
 
+    # The reply's stream format for restoring stand-ins (`phiwall.deid.restore.delta_finder`): the service's own
+    # reply shape, next to its request shapes. OpenAI's is the default (most OpenAI-compatible services use it).
+    reply_stream: ClassVar[str] = "openai_chat"
+
     def extract(self, req: RequestData, body: bytes) -> Envelope:
         raise NotImplementedError
 

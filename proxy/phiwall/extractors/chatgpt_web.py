@@ -82,6 +82,7 @@ class ChatGPTWebAdapter(Rewriting):
     """chatgpt.com requests: registration, conversation, prepare, Codex; the rest generically."""
 
     service: ClassVar[str] = "chatgpt_web"
+    reply_stream: ClassVar[str] = "chatgpt_web"
 
     def __init__(self, service: str = "chatgpt_web") -> None:
         self.service_name = service

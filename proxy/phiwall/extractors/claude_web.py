@@ -66,6 +66,7 @@ _SKIP = METADATA_KEYS | {
 
 class ClaudeWebAdapter(Rewriting):
     service: ClassVar[str] = "claude_web"
+    reply_stream: ClassVar[str] = "anthropic"
 
     def __init__(self, service: str = "claude_web") -> None:
         self.service_name = service

@@ -101,6 +101,7 @@ def classify(method: str, path: str) -> tuple[Endpoint, re.Match[str]] | None:
 
 class GeminiAPIAdapter(Rewriting):
     service: ClassVar[str] = "gemini_api"
+    reply_stream: ClassVar[str] = "gemini"
 
     def __init__(self, service: str = "gemini_api") -> None:
         self.service_name = service

@@ -105,6 +105,7 @@ def _chat(name: str, body: bytes, c: PartCollector) -> None:
 
 class GrokWebAdapter(Rewriting):
     service: ClassVar[str] = "grok_web"
+    reply_stream: ClassVar[str] = "grok_web"
 
     def __init__(self, service: str = "grok_web") -> None:
         self.service_name = service
