@@ -12,7 +12,6 @@ policy's on_error verdict, never in a silent pass.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from typing import Any
 
@@ -48,6 +47,7 @@ from phiwall.errors import InspectionTimeout
 from phiwall.errors import PhiWallError
 from phiwall.errors import PolicyError
 from phiwall.extractors import Service
+from phiwall.extractors import adapter_for
 from phiwall.extractors import hostless_service
 from phiwall.extractors import route
 from phiwall.extractors import route_request
@@ -341,12 +341,8 @@ class PhiWall(UploadFlows):
                 return
             await stateful(flow, service, body)
             return
-        if (
-            service.name == "chatgpt_web"
-            and flow.request.method == "POST"
-            and _CHATGPT_REGISTER.match(flow.request.path.split("?")[0])
-        ):
-            meta["learn"] = "chatgpt_register"
+        if adapter_for(service).registers_upload(flow.request.method, flow.request.path):
+            meta["learn"] = "register"
         inspect_as = _GRPC if meta["style"] == "grpc" else service
         req = self._request_data(flow)
         if self.policy.deidentifies:
@@ -705,9 +701,6 @@ class PhiWall(UploadFlows):
 
 # The error kind behind a status a caller chose (413 for a size, 504 for a time limit, 500 for a phiwall bug).
 _KIND_BY_STATUS = {413: "limit", 504: "timeout", 500: "internal", 503: "overload"}
-
-_CHATGPT_REGISTER = re.compile(r"^/backend-(?:api|anon)/files/?$")
-
 
 _GRPC = hostless_service("grpc")
 _WEBSOCKET = hostless_service("websocket")

@@ -21,7 +21,9 @@ from phiwall.errors import ExtractionError
 from phiwall.errors import LimitError
 from phiwall.errors import PhiWallError
 from phiwall.extractors import Service
+from phiwall.extractors import adapter_for
 from phiwall.extractors import hostless_service
+from phiwall.extractors import service_by_name
 from phiwall.extractors.base import parse_multipart
 from phiwall.extractors.openai_uploads import upload_step
 from phiwall.model import Verdict
@@ -319,10 +321,11 @@ class UploadFlows:
         assert resp is not None
         learn = meta.get("learn")
         ok = 200 <= resp.status_code < 300
-        if learn == "chatgpt_register" and ok:
-            doc = json_or_none(resp.content)
-            if isinstance(doc, dict) and isinstance(doc.get("upload_url"), str) and isinstance(doc.get("file_id"), str):
-                await self.uploads.remember_url(doc["upload_url"], "chatgpt", doc["file_id"])
+        if learn == "register" and ok:
+            service = service_by_name(meta.get("service", ""))
+            found = adapter_for(service).registered_upload(json_or_none(resp.content)) if service else None
+            if found is not None:
+                await self.uploads.remember_url(found[0], "chatgpt", found[1])
         elif learn == "google_start" and ok:
             url = resp.headers.get("x-goog-upload-url")
             if url:

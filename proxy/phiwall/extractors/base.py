@@ -67,6 +67,14 @@ class Adapter(Protocol):
         every other byte as sent; `body` itself for no edits. Raises `phiwall.locators.RewriteError`."""
         ...
 
+    def registers_upload(self, method: str, path: str) -> bool:
+        """Whether the request registers a file whose bytes a later request sends (see `Rewriting`)."""
+        ...
+
+    def registered_upload(self, reply: Any) -> tuple[str, str] | None:
+        """(upload URL, file id) named by the reply to a registering request."""
+        ...
+
 
 class Rewriting:
     """`rewrite` for adapters whose parts carry full locator chains (all of them): the chain knows the way back,
@@ -75,6 +83,15 @@ class Rewriting:
     # The reply's stream format for restoring stand-ins (`phiwall.deid.restore.delta_finder`): the service's own
     # reply shape, next to its request shapes. OpenAI's is the default (most OpenAI-compatible services use it).
     reply_stream: ClassVar[str] = "openai_chat"
+
+    def registers_upload(self, method: str, path: str) -> bool:
+        """Whether this request registers a file before its bytes go elsewhere (its reply names the upload URL
+        and the file id phiwall must remember). Only services with a two-step upload say yes."""
+        return False
+
+    def registered_upload(self, reply: Any) -> tuple[str, str] | None:
+        """(upload URL, file id) from the reply to a registering request, or None when the reply has neither."""
+        return None
 
     def extract(self, req: RequestData, body: bytes) -> Envelope:
         raise NotImplementedError

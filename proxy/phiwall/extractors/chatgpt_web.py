@@ -12,6 +12,7 @@ Paths not in the table go through the generic extraction, never straight through
 from __future__ import annotations
 
 import re
+from typing import Any
 from typing import ClassVar
 
 from phiwall.extractors.base import METADATA_KEYS
@@ -78,6 +79,9 @@ def classify(method: str, path: str) -> tuple[str, EndpointKind] | None:
     return None
 
 
+_REGISTER = re.compile(r"^/backend-(?:api|anon)/files/?$")
+
+
 class ChatGPTWebAdapter(Rewriting):
     """chatgpt.com requests: registration, conversation, prepare, Codex; the rest generically."""
 
@@ -86,6 +90,19 @@ class ChatGPTWebAdapter(Rewriting):
 
     def __init__(self, service: str = "chatgpt_web") -> None:
         self.service_name = service
+
+    def registers_upload(self, method: str, path: str) -> bool:
+        """`POST /backend-api/files` registers a file (name, size) and answers with a signed blob URL for the PUT."""
+        return method.upper() == "POST" and _REGISTER.match(path.split("?")[0]) is not None
+
+    def registered_upload(self, reply: Any) -> tuple[str, str] | None:
+        if (
+            isinstance(reply, dict)
+            and isinstance(reply.get("upload_url"), str)
+            and isinstance(reply.get("file_id"), str)
+        ):
+            return reply["upload_url"], reply["file_id"]
+        return None
 
     def extract(self, req: RequestData, body: bytes) -> Envelope:
         c = PartCollector()
