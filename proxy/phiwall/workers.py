@@ -36,6 +36,9 @@ _pipelines: dict[str, Pipeline] = {}
 
 
 def _init_worker(secret: bytes) -> None:
+    from phiwall.worker_preload import die_with_parent
+
+    die_with_parent()  # a worker outlives neither its fork server nor, through it, the proxy
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

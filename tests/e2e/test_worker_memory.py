@@ -71,3 +71,37 @@ def test_workers_share_the_model(fresh_proxy: ProxyProcess) -> None:
         r = _rollup(p)
         uss = r["Private_Clean"] + r["Private_Dirty"]
         assert uss < 140 * MiB, f"worker {p} holds {uss // MiB} MiB of its own"
+
+
+def test_workers_end_with_a_killed_proxy(tmp_path: Path, pki: tuple[Path, Path, Path], upstream: FakeUpstream) -> None:
+    """A replica killed with SIGKILL (crash, OOM killer) used to leave its fork server and workers running for
+    ever, half a gigabyte per set: they now end with it (PR_SET_PDEATHSIG down the chain)."""
+    import os
+    import signal
+
+    import openai
+
+    p = start_proxy(tmp_path / "home", {h: upstream.port for h in SERVICE_HOSTS}, pki[0])
+    try:
+        http = openai.DefaultHttpxClient(proxy=p.url, verify=str(p.ca), timeout=120)
+        c = openai.OpenAI(api_key="sk", base_url="https://api.openai.com/v1", http_client=http, max_retries=0)
+        c.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hello"}])
+        procs = [q for q in _descendants(p.proc.pid) if b"forkserver" in Path(f"/proc/{q}/cmdline").read_bytes()]
+        assert len(procs) >= 3, procs  # the fork server and its workers
+        os.kill(p.proc.pid, signal.SIGKILL)
+        p.proc.wait(10)
+        deadline = time.monotonic() + 15
+        alive = procs
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.2)
+            alive = [q for q in procs if Path(f"/proc/{q}").exists() and _state(q) != "Z"]
+        assert not alive, f"left behind: {alive}"
+    finally:
+        p.stop()
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return "Z"
