@@ -103,7 +103,7 @@ def stream_format(service: str, endpoint: str) -> str:
     if endpoint.startswith("chat.completions") or endpoint == "completions":
         return "openai_chat"
     row = service_by_name(service)
-    return str(getattr(adapter_for(row), "reply_stream", "openai_chat")) if row is not None else "openai_chat"
+    return adapter_for(row).reply_stream if row is not None else "openai_chat"
 
 
 def _identity(chunk: bytes) -> bytes:

@@ -8,33 +8,13 @@ its detectors.
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
-import sys
+
+from phiwall.lifeline import die_with_parent
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def die_with_parent() -> None:
-    """Linux: this process is killed when the process that started it ends (prctl PR_SET_PDEATHSIG).
-
-    A proxy killed with SIGKILL (a crashed or OOM-killed replica) otherwise leaves its fork server and workers
-    behind for ever, half a gigabyte each set, because nothing tells them. Called in the fork server (whose parent
-    is the proxy) and in every worker (whose parent is the fork server), so the chain ends with the proxy.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    parent = os.getppid()
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os._exit(1)
 
 
 def _preload() -> None:

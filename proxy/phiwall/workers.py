@@ -22,6 +22,7 @@ from phiwall import safelog
 from phiwall.deid.plan import DeidContext
 from phiwall.errors import InspectionTimeout
 from phiwall.extractors import service_by_name
+from phiwall.lifeline import die_with_parent
 from phiwall.pipeline import Inspection
 from phiwall.pipeline import Pipeline
 from phiwall.policy import Policy
@@ -36,8 +37,6 @@ _pipelines: dict[str, Pipeline] = {}
 
 
 def _init_worker(secret: bytes) -> None:
-    from phiwall.worker_preload import die_with_parent
-
     die_with_parent()  # a worker outlives neither its fork server nor, through it, the proxy
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")

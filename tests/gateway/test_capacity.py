@@ -29,6 +29,7 @@ from phiwall.workers import PoolLimits
 from phiwall.workers import default_workers
 
 from tests.gateway.conftest import start_replica
+from tests.support.proxy import ProxyProcess
 
 SENTENCE = "Follow-up for patient Maria Gonzalez (MRN 7712{:04d}) at 44 Oak Avenue; called 555-201-{:04d}. "
 
@@ -155,34 +156,56 @@ class _Plain(BaseHTTPRequestHandler):
         pass
 
 
+CHAT_URL = "https://api.openai.com/v1/chat/completions"
+
+
+def _one_worker_replica(
+    home: Path, upstreams: dict[str, int], ca: Path, run_args: list[str] | None = None
+) -> ProxyProcess:
+    """A replica with one general worker, no express lane and a 300 ms queue bound, warmed by a first request."""
+    p = start_replica(
+        home, upstreams, ca, run_args=run_args,
+        extra=["--set", "phiwall_express_workers=0", "--set", "phiwall_queue_wait_ms=300"],
+    )  # fmt: skip
+    with httpx.Client(proxy=p.url, verify=_ctx(p), timeout=120, trust_env=False) as c:
+        assert c.post(CHAT_URL, json=json.loads(chat("hello").raw_body)).status_code == 200
+    return p
+
+
+def _ctx(p: ProxyProcess) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(p.ca))
+
+
+def _occupy(p: ProxyProcess, into: dict[str, int]) -> threading.Thread:
+    """Send a slow PHI check in the background (its status lands in `into`); return once it holds the worker."""
+
+    def send_slow() -> None:
+        with httpx.Client(proxy=p.url, verify=_ctx(p), timeout=120, trust_env=False) as c:
+            into["status"] = c.post(CHAT_URL, json=json.loads(chat(slow_text()).raw_body)).status_code
+
+    t = threading.Thread(target=send_slow)
+    t.start()
+    time.sleep(1.0)
+    return t
+
+
+def _quick(p: ProxyProcess) -> httpx.Response:
+    with httpx.Client(proxy=p.url, verify=_ctx(p), timeout=30, trust_env=False) as c:
+        return c.post(CHAT_URL, json=json.loads(chat("quick").raw_body))
+
+
 def test_saturated_proxy_answers_503_quickly_while_unguarded_traffic_flows(
     tmp_path: Path, pki: tuple[Path, Path, Path], upstream_map: dict[str, int], fresh_upstream
 ) -> None:
     plain = ThreadingHTTPServer(("127.0.0.1", 0), _Plain)
     threading.Thread(target=plain.serve_forever, daemon=True).start()
     pport = plain.server_address[1]
-    p = start_replica(
-        tmp_path / "home", {**upstream_map, "127.0.0.1": pport}, pki[0],
-        extra=["--set", "phiwall_express_workers=0", "--set", "phiwall_queue_wait_ms=300"],
-    )  # fmt: skip
-    ctx = ssl.create_default_context(cafile=str(p.ca))
+    p = _one_worker_replica(tmp_path / "home", {**upstream_map, "127.0.0.1": pport}, pki[0])
     try:
-        with httpx.Client(proxy=p.url, verify=ctx, timeout=120, trust_env=False) as c:  # warm: first request
-            assert c.post("https://api.openai.com/v1/chat/completions",
-                          json=json.loads(chat("hello").raw_body)).status_code == 200  # fmt: skip
         slow: dict[str, int] = {}
-
-        def send_slow() -> None:
-            with httpx.Client(proxy=p.url, verify=ctx, timeout=120, trust_env=False) as c:
-                slow["status"] = c.post("https://api.openai.com/v1/chat/completions",
-                                        json=json.loads(chat(slow_text()).raw_body)).status_code  # fmt: skip
-
-        t = threading.Thread(target=send_slow)
-        t.start()
-        time.sleep(1.0)
+        t = _occupy(p, slow)
         t0 = time.monotonic()
-        with httpx.Client(proxy=p.url, verify=ctx, timeout=30, trust_env=False) as c:
-            r = c.post("https://api.openai.com/v1/chat/completions", json=json.loads(chat("quick").raw_body))
+        r = _quick(p)
         took = time.monotonic() - t0
         assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1, (r.status_code, r.text)
         assert took < 1.5, took
@@ -216,26 +239,11 @@ def test_on_overload_warn_forwards_uninspected_and_audits_it(
         .replace("on_overload: block", "on_overload: warn")
     )
     assert "on_overload: warn" in policy.read_text()
-    p = start_replica(
-        tmp_path / "home", upstream_map, pki[0], run_args=["--policy", str(policy)],
-        extra=["--set", "phiwall_express_workers=0", "--set", "phiwall_queue_wait_ms=300"],
-    )  # fmt: skip
-    ctx = ssl.create_default_context(cafile=str(p.ca))
+    p = _one_worker_replica(tmp_path / "home", upstream_map, pki[0], run_args=["--policy", str(policy)])
     try:
-        with httpx.Client(proxy=p.url, verify=ctx, timeout=120, trust_env=False) as c:  # warm: first request
-            assert c.post("https://api.openai.com/v1/chat/completions",
-                          json=json.loads(chat("hello").raw_body)).status_code == 200  # fmt: skip
-
-        def send_slow() -> None:
-            with httpx.Client(proxy=p.url, verify=ctx, timeout=120, trust_env=False) as c:
-                c.post("https://api.openai.com/v1/chat/completions", json=json.loads(chat(slow_text()).raw_body))
-
-        t = threading.Thread(target=send_slow)
-        t.start()
-        time.sleep(1.0)
+        t = _occupy(p, {})
         fresh_upstream.clear()
-        with httpx.Client(proxy=p.url, verify=ctx, timeout=30, trust_env=False) as c:
-            r = c.post("https://api.openai.com/v1/chat/completions", json=json.loads(chat("quick").raw_body))
+        r = _quick(p)
         assert r.status_code == 200 and "retry-after" not in r.headers, (r.status_code, r.text)
         assert any(b"quick" in req.body for req in fresh_upstream.requests)
         ev = [e for e in p.audit_events() if "on_overload" in e.get("rule_ids", ())]

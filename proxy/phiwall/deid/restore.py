@@ -217,7 +217,31 @@ def delta_finder(stream: str) -> DeltaFinder:
 _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 
 
-class SseRestorer:
+class _Channels:
+    """The text channels of one streamed reply (one `StreamText` each) and what feeding them held back."""
+
+    def __init__(self, restorer: Restorer, stream: str) -> None:
+        self.r = restorer
+        self.find = delta_finder(stream)
+        self.buf = b""
+        self.channels: dict[tuple[Any, ...], StreamText] = {}
+        self.max_held = 0  # the most text characters ever held back at once (measured by the tests)
+
+    def _feed(self, deltas: list[Delta]) -> list[tuple[Any, ...]]:
+        """Each delta restored in place, its stand-in-sized tail held back; the keys of channels now holding."""
+        holding = []
+        for key, holder, field_, src in deltas:
+            ch = self.channels.get(key)
+            if ch is None:
+                ch = self.channels[key] = StreamText(self.r, src)
+            holder[field_] = ch.feed(holder[field_])
+            self.max_held = max(self.max_held, len(ch.pending))
+            if ch.pending:
+                holding.append(key)
+        return holding
+
+
+class SseRestorer(_Channels):
     """A mitmproxy `response.stream` callable restoring stand-ins in an SSE reply, event by event.
 
     Bytes that do not end an event yet are kept until they do (an SSE event is the unit a client acts on); within
@@ -226,12 +250,8 @@ class SseRestorer:
     """
 
     def __init__(self, restorer: Restorer, stream: str) -> None:
-        self.r = restorer
-        self.find = delta_finder(stream)
-        self.buf = b""
-        self.channels: dict[tuple[Any, ...], StreamText] = {}
+        super().__init__(restorer, stream)
         self.last_event: dict[tuple[Any, ...], tuple[Any, list[bytes], str]] = {}  # channel → (doc, field path, sep)
-        self.max_held = 0  # the most text characters ever held back at once (measured by the tests)
 
     def __call__(self, chunk: bytes) -> bytes:
         if not chunk:  # end of the stream: whatever is left
@@ -269,16 +289,10 @@ class SseRestorer:
             if doc2 == doc:
                 return b"".join(pre) + raw + sep
             return b"".join(pre) + self._render(lines, data_idx, doc2) + sep
-        seen = set()
-        for key, holder, field_, src in deltas:
-            seen.add(key)
-            ch = self.channels.get(key)
-            if ch is None:
-                ch = self.channels[key] = StreamText(self.r, src)
-            holder[field_] = ch.feed(holder[field_])
-            self.max_held = max(self.max_held, len(ch.pending))
-            if ch.pending:
-                self.last_event[key] = (doc, lines, field_)
+        seen = {d[0] for d in deltas}
+        fields = {d[0]: d[2] for d in deltas}
+        for key in self._feed(deltas):
+            self.last_event[key] = (doc, lines, fields[key])
         if _finished(doc):  # the last event of a choice/candidate: nothing may stay held back
             for key, holder, field_, _ in deltas:
                 ch = self.channels[key]
@@ -329,16 +343,17 @@ def _finished(doc: Any) -> bool:
 
 
 def _is_json_lines(body: bytes) -> bool:
-    lines = [ln for ln in body.splitlines() if ln.strip()]
-    if len(lines) < 2:
+    """Several lines, the first a JSON object or array (the restorer itself passes any other line as it came)."""
+    first, nl, rest = body.lstrip().partition(b"\n")
+    if not nl or not rest.strip():
         return False
     try:
-        return all(isinstance(json.loads(ln), (dict, list)) for ln in lines)
+        return isinstance(json.loads(first), (dict, list))
     except (UnicodeDecodeError, json.JSONDecodeError):
         return False
 
 
-class NdjsonRestorer:
+class NdjsonRestorer(_Channels):
     """A `response.stream` callable restoring stand-ins in a JSON Lines reply (grok.com's chat), line by line.
 
     The same carry-over as `SseRestorer`: token lines feed one `StreamText` per channel, any other line (the
@@ -347,12 +362,8 @@ class NdjsonRestorer:
     """
 
     def __init__(self, restorer: Restorer, stream: str = "grok_web") -> None:
-        self.r = restorer
-        self.find = delta_finder(stream)
-        self.buf = b""
-        self.channels: dict[tuple[Any, ...], StreamText] = {}
+        super().__init__(restorer, stream)
         self.last_line: dict[tuple[Any, ...], Any] = {}
-        self.max_held = 0
 
     def __call__(self, chunk: bytes) -> bytes:
         if not chunk:
@@ -379,14 +390,8 @@ class NdjsonRestorer:
             pre = b"".join(self._flush_all())
             new = restore_json(doc, self.r)
             return pre + (raw if new == doc else _dump(new)) + end
-        for key, holder, field_, src in deltas:
-            ch = self.channels.get(key)
-            if ch is None:
-                ch = self.channels[key] = StreamText(self.r, src)
-            holder[field_] = ch.feed(holder[field_])
-            self.max_held = max(self.max_held, len(ch.pending))
-            if ch.pending:
-                self.last_line[key] = doc
+        for key in self._feed(deltas):
+            self.last_line[key] = doc
         return _dump(doc) + end
 
     def _flush_all(self) -> Iterator[bytes]:

@@ -54,6 +54,7 @@ class Adapter(Protocol):
     """Knows one service's request shapes, both ways."""
 
     service: ClassVar[str]
+    reply_stream: ClassVar[str]  # the reply's stream format (see `Rewriting.reply_stream`)
 
     def extract(self, req: RequestData, body: bytes) -> Envelope:
         """Take a decoded request body apart. Raise ExtractionError when the shape is not understood: the policy's

@@ -79,9 +79,6 @@ def classify(method: str, path: str) -> tuple[str, EndpointKind] | None:
     return None
 
 
-_REGISTER = re.compile(r"^/backend-(?:api|anon)/files/?$")
-
-
 class ChatGPTWebAdapter(Rewriting):
     """chatgpt.com requests: registration, conversation, prepare, Codex; the rest generically."""
 
@@ -93,7 +90,8 @@ class ChatGPTWebAdapter(Rewriting):
 
     def registers_upload(self, method: str, path: str) -> bool:
         """`POST /backend-api/files` registers a file (name, size) and answers with a signed blob URL for the PUT."""
-        return method.upper() == "POST" and _REGISTER.match(path.split("?")[0]) is not None
+        found = classify(method.upper(), path.split("?")[0])
+        return found is not None and found[0] == "files.create"
 
     def registered_upload(self, reply: Any) -> tuple[str, str] | None:
         if (
