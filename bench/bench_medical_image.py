@@ -7,7 +7,8 @@ single-threaded onnxruntime session (as in a worker). Goal (issue 11): the whole
 1024x1024 JPEG.
 Rows:
 - decode (JPEG draft to <= 256 px): `load_image`, what every upload pays before any model runs;
-- backbone: the 224x224 ONNX forward pass alone;
+- backbone: the 224x224 ONNX forward pass alone, for one view and for the two views the detector scores since
+  mi-5 (the whole picture and its centre, one batch);
 - detector, score only: `score_bytes(with_modality=False)`, the path of a picture that is let through;
 - detector, score + modality: `detect()`, the path of a picture that is stopped.
 """
@@ -83,11 +84,13 @@ def main() -> None:
     print("| input | stage | median ms | p99 ms | CPU median ms |")
     print("|---|---|---:|---:|---:|")
     px = backbone.prepare(Image.new("RGB", (224, 224)))
+    px2 = backbone.views(Image.new("RGB", (256, 256)))
     for name, data in samples().items():
         part = Part(id="p", kind=PartKind.FILE, locator=Locator("body"), data=data, media_type="image/jpeg")
         stages: dict[str, Callable[[], object]] = {
             "decode (<= 256 px)": lambda d=data: load_image(d, max_side=THUMB_SIDE),
-            "backbone 224x224": lambda: backbone.embed_pixels(px),
+            "backbone 224x224, one view": lambda: backbone.embed_pixels(px),
+            "backbone 224x224, two views (mi-5)": lambda: backbone.embed_pixels(px2),
             "detector, score only": lambda d=data: det.score_bytes(d, with_modality=False),
             "detector, detect() (score + modality)": lambda p=part: MedicalImageDetector(threshold=0.0).detect(p),
         }

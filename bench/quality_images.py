@@ -1,4 +1,4 @@
-"""Quality and latency of the medical-image recognizer (mi-4: EfficientNet-Lite0 backbone + trained head).
+"""Quality and latency of the medical-image recognizer (mi-5: EfficientNet-Lite0 backbone on two views + trained head).
 
     .venv/bin/python bench/quality_images.py [--reuse]     # grouped CV report (training/train_backbone_head.py)
     .venv/bin/python bench/quality_images.py --no-cv       # latency only (bench/bench_medical_image.py)

@@ -67,6 +67,11 @@ class MedicalImageModel:
     default_threshold: float
     version: str
     backbone_sha256: str
+    n_views: int = 1  # 2: features are the mean over the whole picture and its centre (backbone.views), mi-5 on
+
+    def features(self, img: Image.Image) -> np.ndarray:
+        """The backbone features this head was trained to score, for a decoded picture."""
+        return backbone.embed_views(img) if self.n_views == 2 else backbone.embed(img)
 
     def _z(self, x: np.ndarray) -> np.ndarray:
         z: np.ndarray = (np.asarray(x, dtype=np.float32) - self.mean) / self.scale
@@ -103,9 +108,12 @@ def load_model_file(path: Any, *, check_backbone: bool = True) -> MedicalImageMo
             default_threshold=float(z["default_threshold"]),
             version=str(z["version"]),
             backbone_sha256=str(z["backbone_sha256"]),
+            n_views=int(z["n_views"]) if "n_views" in z.files else 1,
         )
     if model.mean.shape != (backbone.N_FEATURES,) or model.layers[0][0].shape[0] != backbone.N_FEATURES:
         raise DetectionError("medical image head does not fit the backbone's 1280 features: retrain it")
+    if model.n_views not in (1, 2):
+        raise DetectionError(f"medical image head wants {model.n_views} views; this phiwall knows 1 or 2: upgrade it")
     if check_backbone and model.backbone_sha256 != backbone.backbone_sha256():
         raise DetectionError("medical image head was trained on another backbone file: retrain it")
     return model
@@ -120,8 +128,8 @@ def default_model() -> MedicalImageModel:
 
 
 def features_of_image(img: Image.Image) -> np.ndarray:
-    """Backbone features (1280,) of an already decoded image (used by training and bench)."""
-    return backbone.embed(img)
+    """The shipped head's features (1280,) of an already decoded image (used by training and bench)."""
+    return default_model().features(img)
 
 
 class MedicalImageDetector:
@@ -171,7 +179,7 @@ class MedicalImageDetector:
         if min(img.size) < MIN_SIDE and min(open_image(data, max_pixels=self._max_pixels).size) < MIN_SIDE:
             return None
         try:
-            return backbone.embed(img)
+            return self.model.features(img)
         except (DetectionError, LimitError):
             raise
         except Exception as exc:  # an inference failure must not become a silent pass

@@ -89,3 +89,27 @@ def embed(img: Image.Image) -> np.ndarray:
     """Features (1280,) float32 of one decoded image."""
     features: np.ndarray = embed_pixels(prepare(img))[0]
     return features
+
+
+CROP_MARGIN = 0.1  # the second view leaves out this fraction of the width and height on each side
+
+
+def views(img: Image.Image) -> np.ndarray:
+    """The network inputs (2, 224, 224, 3) a picture is scored on: the whole picture and its central 80 %.
+
+    Why two: one view's features carry whatever the frame holds at its edges (a viewer's toolbar, a page margin,
+    a coin's plain background); the mean over the whole picture and its centre is steadier. In grouped
+    cross-validation it raised the specificity on everyday pictures from 0.959 to 0.972 at the same recall
+    (docs/quality.md); it costs one more backbone pass (~6 ms) in the same batch.
+    """
+    rgb = img if img.mode == "RGB" else img.convert("RGB")
+    w, h = rgb.size
+    dx, dy = int(w * CROP_MARGIN), int(h * CROP_MARGIN)
+    centre = rgb.crop((dx, dy, w - dx, h - dy)) if w - 2 * dx >= 1 and h - 2 * dy >= 1 else rgb
+    return np.stack([prepare(rgb), prepare(centre)])
+
+
+def embed_views(img: Image.Image) -> np.ndarray:
+    """Features (1280,) float32 of one decoded image: the mean over its `views`, in one batched run."""
+    features: np.ndarray = embed_pixels(views(img)).mean(axis=0)
+    return features

@@ -261,6 +261,43 @@ def test_backbone_input_is_the_squashed_whole_picture() -> None:
     assert px[112, -2, 2] > 200 and px[112, 2, 0] > 200
 
 
+def test_backbone_views_are_the_whole_picture_and_its_centre() -> None:
+    img = Image.new("RGB", (400, 200), (0, 0, 255))
+    img.paste((255, 0, 0), (40, 20, 360, 180))  # red in the central 80 %, a blue frame around it
+    px = backbone.views(img)
+    assert px.shape == (2, backbone.SIDE, backbone.SIDE, 3) and px.dtype == np.uint8
+    assert px[0, 2, 2, 2] > 200 and px[0, 112, 112, 0] > 200  # the whole picture keeps the blue frame in view
+    assert px[1, 2, 2, 0] > 200 and px[1, 2, 2, 2] < 50  # the centre view is all red: 10 % cut on each side
+
+
+def test_shipped_head_scores_the_mean_of_both_views() -> None:
+    """mi-5 was trained and cross-validated on the mean features of the whole picture and its centre; scoring
+    one view with it would move every score away from the validated operating point."""
+    model = mi.default_model()
+    assert model.n_views == 2
+    img = _xray_like(400).convert("RGB")
+    img.paste((250, 250, 250), (0, 0, 400, 30))  # a white viewer bar that only the whole view sees
+    data = _png_bytes(img)
+    got = mi.MedicalImageDetector().features_of(data)
+    decoded = load_image(data, max_side=mi.THUMB_SIDE)
+    want = backbone.embed_pixels(backbone.views(decoded)).mean(axis=0)
+    assert got is not None and np.allclose(got, want, atol=1e-5)
+    assert not np.allclose(got, backbone.embed(decoded), atol=1e-3)
+
+
+def test_head_file_asking_for_unknown_views_is_refused(tmp_path: Path) -> None:
+    ref = resources.files("phiwall") / "data" / mi.MODEL_FILE
+    with ref.open("rb") as fh, np.load(fh, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["n_views"] = np.array(3)
+    np.savez(tmp_path / "three.npz", **arrays)
+    with pytest.raises(DetectionError, match="3 views"):
+        mi.load_model_file(tmp_path / "three.npz")
+    del arrays["n_views"]  # a head file from before mi-5 scores one view
+    np.savez(tmp_path / "old.npz", **arrays)
+    assert mi.load_model_file(tmp_path / "old.npz").n_views == 1
+
+
 def test_runtime_head_matches_training_head() -> None:
     """The exported arrays (with the bias shift that puts the operating point at 0.5) reproduce the training
     code's head: an MLP and a logistic regression, both ways through save() and load_model_file()."""
@@ -285,6 +322,7 @@ def test_runtime_head_matches_training_head() -> None:
         tb.save(buf, head, 0.2, mod)  # type: ignore[arg-type]
         buf.seek(0)
         model = mi.load_model_file(buf)
+        assert model.n_views == tb.N_VIEWS
         want = head.score(X[:20])
         shifted = 1 / (1 + np.exp(-(np.log(want / (1 - want)) - np.log(0.2 / 0.8))))
         got = np.array([model.score(x) for x in X[:20]])
