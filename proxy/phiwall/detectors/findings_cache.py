@@ -5,7 +5,8 @@ messages. `text_phi` asks this cache per text segment (a message, or a paragraph
 it has not seen.
 
 What is stored (no PHI at rest, even in memory):
-- the key is `value_digest(b"phiwall-text-findings" + detector fingerprint + exact text bytes)`: HMAC-SHA256 with
+- the key is `value_digest(b"phiwall-text-findings" + detector fingerprint + exact text bytes)` (the fingerprint
+  covers the options, the tagger version and `text_phi.code_fingerprint()`): HMAC-SHA256 with
   the installation secret (phiwall.digest), so it reveals nothing and cannot be recomputed without the secret;
 - the value is a compact JSON list of `[start, end, entity, score, rule]` per finding: offsets into the segment,
   the entity type, the score and the PHI-free recognizer/rule name. Never the text, never a matched value.

@@ -20,6 +20,8 @@ Findings carry offsets, scores and keyed digests, never the matched text.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib.resources
 import logging
 import threading
@@ -423,6 +425,26 @@ def segments(text: str) -> list[tuple[int, str]]:
     return out
 
 
+@functools.cache
+def code_fingerprint() -> str:
+    """A digest of the code and data that turn text into findings: this module, the recognizers and the shipped
+    data files they read (name and place lists, the tagger's meta.json).
+
+    Why: the findings cache outlives a process when it is shared through Redis (an hour's TTL), and a replica
+    running a newer phiwall must not take an older one's findings for the same text. The tagger's version alone
+    misses a changed rule; the package version does not change between builds of one release.
+    """
+    h = hashlib.sha256()
+    pkg = importlib.resources.files("phiwall")
+    files = [pkg / "detectors" / "text_phi.py", pkg / "data" / "phi_tagger" / "meta.json"]
+    files += sorted((f for f in (pkg / "recognizers").iterdir() if f.name.endswith(".py")), key=lambda f: f.name)
+    files += sorted((f for f in (pkg / "data").iterdir() if f.name.endswith(".json.gz")), key=lambda f: f.name)
+    for f in files:
+        if f.is_file():
+            h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:32]
+
+
 class TextPhiDetector:
     """Finds the HIPAA identifiers of the `text_phi` vocabulary in a text part.
 
@@ -460,7 +482,7 @@ class TextPhiDetector:
         """Everything that changes findings for the same text; digested into cache keys, never stored."""
         o = self._opts
         parts = [
-            self._engine.nlp.model_version, repr(o.score_threshold), ",".join(sorted(o.entities)),
+            self._engine.nlp.model_version, code_fingerprint(), repr(o.score_threshold), ",".join(sorted(o.entities)),
             "\x1f".join(sorted(o.allow_list)), repr(o.deny_list),
         ]  # fmt: skip
         return "\x1e".join(parts).encode("utf-8", "surrogatepass")

@@ -8,6 +8,7 @@ Values are synthetic. SSNs avoid the well-known fakes Presidio rejects (078-05-1
 from __future__ import annotations
 
 import pytest
+from phiwall.detectors import text_phi
 from phiwall.detectors.findings_cache import MemoryBackend
 from phiwall.detectors.text_phi import TextPhiDetector
 from phiwall.detectors.text_phi import build
@@ -316,6 +317,22 @@ def test_a_changed_character_is_analysed_and_a_grown_conversation_costs_its_new_
     assert seen == [newest], "only the new message is analysed"
     found = {grown[f.start : f.end] for f in out}
     assert {"Holden", "00483922"} <= found
+
+
+@pytest.mark.nlp
+def test_findings_cached_by_other_code_are_not_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Redis-shared cache outlives a replica: a phiwall with other recognizers or data must analyse again."""
+    assert len(text_phi.code_fingerprint()) == 32
+    backend = MemoryBackend()
+    TextPhiDetector({}, cache_backend=backend).detect(_part(NOTE))
+    monkeypatch.setattr(text_phi, "code_fingerprint", lambda: "0" * 32)  # as if a recognizer file had changed
+    newer = TextPhiDetector({}, cache_backend=backend)
+    newer.detect(_part(NOTE))
+    assert newer.analyses == len(segments(NOTE))
+    monkeypatch.undo()
+    same = TextPhiDetector({}, cache_backend=backend)
+    same.detect(_part(NOTE))
+    assert same.analyses == 0
 
 
 def test_memory_backend_is_bounded_in_entries_bytes_and_time() -> None:
