@@ -88,7 +88,8 @@ class RegexRecognizer(LocalRecognizer):
         for rule in self._rules:
             if rule.prefilter is not None and not rule.prefilter(text):
                 continue
-            for match in rule.regex.finditer(text):
+            # concurrent: the GIL is released while matching, so the tagger runs meanwhile (text_phi's side pass)
+            for match in rule.regex.finditer(text, concurrent=True):
                 start, end = match.span("value")
                 if start < 0 or end <= start:
                     continue

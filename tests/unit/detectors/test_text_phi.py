@@ -7,6 +7,8 @@ Values are synthetic. SSNs avoid the well-known fakes Presidio rejects (078-05-1
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from phiwall.detectors import text_phi
 from phiwall.detectors.findings_cache import MemoryBackend
@@ -333,6 +335,54 @@ def test_findings_cached_by_other_code_are_not_reused(monkeypatch: pytest.Monkey
     same = TextPhiDetector({}, cache_backend=backend)
     same.detect(_part(NOTE))
     assert same.analyses == 0
+
+
+LONG_NOTE = (
+    "Patient: Maria Gonzalez  DOB: 04/17/1958  MRN: 00483921\n"
+    "Phone (617) 555-0143, SSN 536-22-8109, 42 Elm Street, Springfield, MA 01103. maria.g@example.org\n"
+    "Neuro: alert and oriented x3. Dr. Holden aware of low UO; 250 ml NS bolus given on 3/14. "
+    "Husband Jim in to visit from Worcester, updated by RN. Portal https://portal.example-clinic.org/p/8841, "
+    "device at 10.20.30.40, NPI 1234567893, account no. 4410-2231. Plan: PT consult placed for 3/15.\n"
+    "Resp: LS clear bilaterally, sats 95-98% on 2L NC. GI: tolerating clear liquids, abd soft, +BS.\n"
+)
+
+
+@pytest.mark.nlp
+def test_pattern_side_pass_runs_beside_the_tagger_and_changes_no_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert len(LONG_NOTE) >= text_phi.SIDE_PASS_MIN_CHARS
+    d = TextPhiDetector({"cache_entries": 0})
+    threads: list[str] = []
+    real = text_phi._side_pass
+
+    def spy(*args: object, **kwargs: object) -> object:
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(text_phi, "_side_pass", spy)
+    beside = [(r.start, r.end, r.entity_type, r.score) for r in d.analyze(LONG_NOTE)]
+    assert threads and threads[0].startswith("phiwall-patterns"), "the pattern recognizers ran in the side thread"
+    monkeypatch.setattr(text_phi, "SIDE_PASS_MIN_CHARS", 10**9)
+    threads.clear()
+    sequential = [(r.start, r.end, r.entity_type, r.score) for r in d.analyze(LONG_NOTE)]
+    assert not threads
+    assert beside == sequential
+    entities = {entity for _, _, entity, _ in beside}
+    assert {"PERSON", "MRN", "PHONE_NUMBER", "US_SSN", "EMAIL_ADDRESS", "URL", "IP_ADDRESS"} <= entities
+
+
+@pytest.mark.nlp
+def test_a_failing_pattern_recognizer_fails_the_analysis(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail closed: an error in the side thread reaches the caller (on_error), never fewer findings."""
+    d = TextPhiDetector({"cache_entries": 0})
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("recognizer failed")
+
+    monkeypatch.setattr(text_phi, "_side_pass", broken)
+    with pytest.raises(RuntimeError, match="recognizer failed"):
+        d.analyze(LONG_NOTE)
+    monkeypatch.undo()
+    assert d.analyze(LONG_NOTE), "the engine works again afterwards"
 
 
 def test_memory_backend_is_bounded_in_entries_bytes_and_time() -> None:
