@@ -127,11 +127,6 @@ def default_model() -> MedicalImageModel:
         return load_model_file(fh)
 
 
-def features_of_image(img: Image.Image) -> np.ndarray:
-    """The shipped head's features (1280,) of an already decoded image (used by training and bench)."""
-    return default_model().features(img)
-
-
 class MedicalImageDetector:
     """Finds medical images among raster uploads; emits one MEDICAL_IMAGE finding per image at most."""
 

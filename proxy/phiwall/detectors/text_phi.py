@@ -186,13 +186,28 @@ def tagger_path() -> Path:
     return Path(str(importlib.resources.files("phiwall") / "data" / TAGGER_DIR))
 
 
+class _LazyPool:
+    """A thread pool made on first use: the engine is built in the fork server before workers fork from it, and no
+    thread may cross a fork."""
+
+    def __init__(self, prefix: str) -> None:
+        self._prefix = prefix
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def get(self, max_workers: int) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=self._prefix)
+            return self._pool
+
+
 class _TaggerNlpEngine(SpacyNlpEngine):
     """Presidio's spaCy engine on the shipped tagger directory, chunked and threaded for long texts, offline."""
 
     def __init__(self, models: list[dict[str, str]], ner_model_configuration: NerModelConfiguration) -> None:
         super().__init__(models=models, ner_model_configuration=ner_model_configuration)
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
+        self._pool = _LazyPool("phiwall-nlp")
         self.threads = 2
         self.model_path: Path | None = None
         self.model_version = ""
@@ -212,13 +227,6 @@ class _TaggerNlpEngine(SpacyNlpEngine):
             self.model_path = path
             self.model_version = f"{nlp.meta.get('name', '')}-{nlp.meta.get('version', '')}"
 
-    def _executor(self) -> ThreadPoolExecutor:
-        # Created lazily, after any fork into a worker process, so no thread crosses a fork.
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="phiwall-nlp")
-            return self._pool
-
     def process_text(self, text: str, language: str) -> NlpArtifacts:
         nlp = self.nlp[language]  # type: ignore[index]
         if len(text) <= CHUNK_CHARS:
@@ -229,9 +237,8 @@ class _TaggerNlpEngine(SpacyNlpEngine):
             chunks = split_chunks(text, CHUNK_CHARS)
             if self.threads > 1 and len(text) >= PARALLEL_MIN_CHARS:
                 groups = _balanced_groups(chunks, self.threads)
-                docs = [
-                    d for ds in self._executor().map(lambda g: list(nlp.pipe(g, batch_size=256)), groups) for d in ds
-                ]
+                pool = self._pool.get(self.threads)
+                docs = [d for ds in pool.map(lambda g: list(nlp.pipe(g, batch_size=256)), groups) for d in ds]
             else:
                 docs = list(nlp.pipe(chunks, batch_size=256))
             doc = Doc.from_docs(docs, ensure_whitespace=False)
@@ -380,14 +387,7 @@ class _Engine:
     analyzer: AnalyzerEngine
     nlp: _TaggerNlpEngine
     side: dict[str, AnalyzeFn]  # recognizer id -> its own analyze, for the recognizers that need no NLP artifacts
-    _side_pool: list[ThreadPoolExecutor]
-
-    def side_pool(self) -> ThreadPoolExecutor:
-        # Created lazily, after any fork into a worker process, so no thread crosses a fork.
-        with _engine_lock:
-            if not self._side_pool:
-                self._side_pool.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="phiwall-patterns"))
-            return self._side_pool[0]
+    side_pool: _LazyPool
 
 
 _engine: _Engine | None = None
@@ -415,7 +415,7 @@ def _build_engine() -> _Engine:
         context_aware_enhancer=_WindowContextEnhancer(),
     )
     side = {r.id: _answer_from_side_pass(r) for r in registry.recognizers if not isinstance(r, SpacyRecognizer)}
-    return _Engine(analyzer, nlp_engine, side, [])
+    return _Engine(analyzer, nlp_engine, side, _LazyPool("phiwall-patterns"))
 
 
 def _shared_engine() -> _Engine:
@@ -486,11 +486,9 @@ def code_fingerprint() -> str:
     return h.hexdigest()[:32]
 
 
-def _side_pass(
-    side: dict[str, AnalyzeFn], recs: list[EntityRecognizer], text: str, entities: list[str]
-) -> dict[str, list[RecognizerResult]]:
+def _side_pass(side: list[tuple[str, AnalyzeFn]], text: str, entities: list[str]) -> dict[str, list[RecognizerResult]]:
     """Each pattern recognizer's results for `text`, by recognizer id (run in the side thread)."""
-    return {r.id: side[r.id](text, entities, None) for r in recs}
+    return {rec_id: analyze(text, entities, None) for rec_id, analyze in side}
 
 
 class TextPhiDetector:
@@ -520,6 +518,12 @@ class TextPhiDetector:
         self._deny: list[EntityRecognizer] = [deny_list_recognizer(e, terms) for e, terms in self._opts.deny_list]
         self._deny_entities = frozenset(e for e, _ in self._opts.deny_list)
         self._entities = sorted(self._opts.entities | self._deny_entities)
+        # The pattern recognizers Presidio would run for these entities, for the side pass (see `analyze`).
+        self._side = [
+            (r.id, self._engine.side[r.id])
+            for r in self._engine.analyzer.registry.get_recognizers("en", self._entities)
+            if r.id in self._engine.side
+        ]
         self.analyses = 0  # texts actually analysed (cache misses batch into one analysis)
         self.cache: FindingsCache | None = None
         if self._opts.cache_entries or cache_backend is not None:
@@ -598,9 +602,8 @@ class TextPhiDetector:
         eng = self._engine
         artifacts: NlpArtifacts | None = None
         token: contextvars.Token[tuple[str, dict[str, list[RecognizerResult]]] | None] | None = None
-        if len(text) >= SIDE_PASS_MIN_CHARS and eng.side:
-            recs = [r for r in eng.analyzer.registry.get_recognizers("en", self._entities) if r.id in eng.side]
-            side = eng.side_pool().submit(_side_pass, eng.side, recs, text, self._entities)
+        if len(text) >= SIDE_PASS_MIN_CHARS and self._side:
+            side = eng.side_pool.get(1).submit(_side_pass, self._side, text, self._entities)
             try:
                 artifacts = eng.nlp.process_text(text, "en")
             finally:

@@ -106,8 +106,7 @@ def views(img: Image.Image) -> np.ndarray:
     rgb = img if img.mode == "RGB" else img.convert("RGB")
     w, h = rgb.size
     dx, dy = int(w * CROP_MARGIN), int(h * CROP_MARGIN)
-    centre = rgb.crop((dx, dy, w - dx, h - dy)) if w - 2 * dx >= 1 and h - 2 * dy >= 1 else rgb
-    return np.stack([prepare(rgb), prepare(centre)])
+    return np.stack([prepare(rgb), prepare(rgb.crop((dx, dy, w - dx, h - dy)))])
 
 
 def embed_views(img: Image.Image) -> np.ndarray:
