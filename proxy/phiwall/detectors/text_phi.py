@@ -354,6 +354,22 @@ class _WindowContextEnhancer(ContextAwareEnhancer):
         return raw_results
 
 
+class _OrderedRegistry(RecognizerRegistry):
+    """Presidio's registry, handing out its recognizers in a fixed order: the most trusted source first
+    (`_source_rank`), then registration order.
+
+    Why: Presidio returns them as a set, i.e. in memory-address order, and its de-duplication keeps only the first
+    of two equal results (same span, type and score) from two recognizers. Which recognizer a finding was credited
+    to, and so whether `_resolve_overlaps` kept it, changed from process to process: "Dr. Powell" inside an address
+    span stayed a name in one worker and vanished in another. Now the more trusted source is credited, everywhere.
+    """
+
+    def get_recognizers(self, *args: Any, **kwargs: Any) -> list[EntityRecognizer]:
+        found: list[EntityRecognizer] = super().get_recognizers(*args, **kwargs)
+        order = {id(r): i for i, r in enumerate(self.recognizers)}
+        return sorted(found, key=lambda r: (-_source_rank(str(getattr(r, "name", ""))), order.get(id(r), len(order))))
+
+
 AnalyzeFn = Callable[..., list[RecognizerResult]]
 _PRECOMPUTED: contextvars.ContextVar[tuple[str, dict[str, list[RecognizerResult]]] | None] = contextvars.ContextVar(
     "phiwall_text_phi_precomputed", default=None
@@ -407,7 +423,7 @@ def _build_engine() -> _Engine:
     ner_conf = NerModelConfiguration.from_dict(conf["ner_model_configuration"])
     nlp_engine = _TaggerNlpEngine(models=conf["models"], ner_model_configuration=ner_conf)
     nlp_engine.load()
-    registry = RecognizerRegistry(recognizers=recognizers.build_all(ENSEMBLE_EXCLUDE), supported_languages=["en"])
+    registry = _OrderedRegistry(recognizers=recognizers.build_all(ENSEMBLE_EXCLUDE), supported_languages=["en"])
     analyzer = AnalyzerEngine(
         registry=registry,
         nlp_engine=nlp_engine,
@@ -670,9 +686,13 @@ _SOFT_SOURCES = {"NameListRecognizer": 0, "PhiTaggerRecognizer": 1}
 _PATTERN_RANK = 2
 
 
-def _rank(r: RecognizerResult) -> int:
-    source = str((r.recognition_metadata or {}).get(RecognizerResult.RECOGNIZER_NAME_KEY, ""))
+def _source_rank(source: str) -> int:
+    """How much a recognizer is trusted when spans overlap: deny list 3, patterns 2, the tagger 1, name lists 0."""
     return 3 if source.startswith("DenyList") else _SOFT_SOURCES.get(source, _PATTERN_RANK)
+
+
+def _rank(r: RecognizerResult) -> int:
+    return _source_rank(str((r.recognition_metadata or {}).get(RecognizerResult.RECOGNIZER_NAME_KEY, "")))
 
 
 def _resolve_overlaps(results: list[RecognizerResult]) -> list[RecognizerResult]:

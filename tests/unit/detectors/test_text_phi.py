@@ -7,6 +7,8 @@ Values are synthetic. SSNs avoid the well-known fakes Presidio rejects (078-05-1
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -385,6 +387,43 @@ def test_a_failing_pattern_recognizer_fails_the_analysis(monkeypatch: pytest.Mon
     assert d.analyze(LONG_NOTE), "the engine works again afterwards"
 
 
+ADDRESS_AND_NAME = "HR 80S SR WITH FREQUENT PVCS, VEA W/ OCC 3-5 BEAT RUNS VT. DR. POWELL AWARE. LYTES CHECKED."
+
+
+@pytest.mark.nlp
+def test_recognizers_run_most_trusted_first_in_registration_order() -> None:
+    """Presidio hands recognizers out as a set (memory-address order); of two equal results only the first
+    survives its de-duplication, so the order decides which source a finding is credited to."""
+    d = TextPhiDetector({"cache_entries": 0})
+    registry = d._engine.analyzer.registry
+    got = registry.get_recognizers("en", d._entities)
+    ranks = [text_phi._source_rank(r.name) for r in got]
+    assert ranks == sorted(ranks, reverse=True) and ranks[-1] == 1  # the tagger's recognizer last
+    same_rank = [registry.recognizers.index(r) for r in got if text_phi._source_rank(r.name) == 2]
+    assert same_rank == sorted(same_rank)
+
+
+@pytest.mark.nlp
+def test_a_name_found_by_the_tagger_and_a_pattern_stays_whatever_the_memory_layout() -> None:
+    """ "POWELL" is found by the tagger and the name cue with equal scores, inside a (wrong) address span; credited
+    to the tagger it lost to the address, credited to the cue it stayed, and which one won depended on where
+    the recognizer objects happened to sit in memory."""
+    code = (
+        "import sys\n"
+        "junk = [object() for _ in range(int(sys.argv[1]))]\n"
+        "from phiwall.detectors.text_phi import TextPhiDetector\n"
+        "d = TextPhiDetector({'cache_entries': 0})\n"
+        f"t = {ADDRESS_AND_NAME!r}\n"
+        "print(sorted((r.entity_type, t[r.start:r.end]) for r in d.analyze(t)))\n"
+    )
+    outs = {
+        subprocess.run([sys.executable, "-c", code, str(n)], capture_output=True, text=True, timeout=120).stdout
+        for n in (0, 7, 1000, 33333)
+    }
+    assert len(outs) == 1, outs
+    assert "('PERSON', 'POWELL')" in outs.pop()
+
+
 def test_memory_backend_is_bounded_in_entries_bytes_and_time() -> None:
     b = MemoryBackend(max_entries=3, max_bytes=200)
     for i in range(6):
@@ -423,9 +462,6 @@ def test_the_cache_holds_only_digests_offsets_types_and_scores() -> None:
 @pytest.mark.nlp
 def test_the_tagger_loads_and_runs_with_the_network_cut() -> None:
     """Acceptance (issue 10): the model ships in the package; building the engine and detecting opens no socket."""
-    import subprocess
-    import sys
-
     code = (
         "import socket\n"
         "def cut(*a, **k):\n"
