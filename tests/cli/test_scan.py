@@ -114,6 +114,6 @@ def test_scan_reports_spans_on_physionet_notes(tmp_path: Path) -> None:
             predicted += 1
             correct += any(a < s["end"] and s["start"] < b for s in g["spans"])
     recall, precision = found / total, correct / predicted
-    # docs/quality.md: recall 86.8 %, precision 85.9 % on this set (same overlap rule; before the PHI tagger
+    # docs/quality.md: recall 86.8 %, precision 88.3 % on this set (same overlap rule; before the PHI tagger
     # 73.4 % / 68.0 %). Half of this set (the tune half) trained the tagger: the held-out number is in quality.md.
-    assert recall >= 0.85 and precision >= 0.83, f"recall {recall:.3f}, precision {precision:.3f}"
+    assert recall >= 0.85 and precision >= 0.86, f"recall {recall:.3f}, precision {precision:.3f}"

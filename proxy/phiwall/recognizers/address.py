@@ -10,6 +10,7 @@ from phiwall.recognizers.base import _c
 from phiwall.recognizers.base import _literals
 from phiwall.recognizers.base import _word_then
 from phiwall.recognizers.base import register
+from phiwall.recognizers.person import _case_of
 
 # --- US street addresses ---------------------------------------------------------------------------------------
 _STREET_SUFFIX = (
@@ -35,6 +36,45 @@ _STREET_TAIL = (
 # The same tails as literals, for the prefilter ("[sß]" and "v[aä]" spelled out).
 _STREET_TAIL_WORDS = tuple(sorted(_literals(_STREET_TAIL)))
 _PARTICLES = r"de|del|della|dei|degli|des|du|da|do|dos|das|la|le|les|di|von|van|der|den|el|al|y|e"
+# Abbreviated street types that ALL-CAPS nursing shorthand uses for something else: ST segment, sinus
+# tachycardia ("SR TO ST"), chest tube and CT scan ("MEDIASTINAL CT"), doctor, place, court...
+_SHORTHAND_SUFFIX = frozenset({"st", "ct", "dr", "pl", "av", "ave", "rd", "ln", "ter", "cir", "sq", "trl", "rte"})
+_NUMBER_TAIL = re.compile(r"\d[.,/:]$|\d-$")
+_DECIMAL_HEAD = re.compile(r"\d+[.,]\d")
+
+
+def number_is_no_house_number(text: str, start: int) -> bool:
+    """An "address" that starts inside a number ("6.[0 TRACH", "10/[3 PERSANTINE") or with a decimal ("97.3 Bair
+    Hugger") is a measurement or a date before ordinary words: house numbers are whole and stand alone."""
+    inside = _NUMBER_TAIL.search(text[max(0, start - 2) : start]) is not None
+    return inside or _DECIMAL_HEAD.match(text, start) is not None
+
+
+_ZIP = re.compile(r"\b\d{5}(?:-\d{4})?\b")
+_UNIT_AFTER = re.compile(r",?\s*(?:(?i:apt|apartment|suite|ste|unit|fl|floor|room|rm)\b|#)")
+
+
+def _shorthand_validator(value: str, match: re.Match[str]) -> tuple[int, int] | None:
+    """Reject the number-words-suffix shapes of clinical shorthand, keep real addresses.
+
+    - The house number must not continue a number: "6.0 TRACH ... TR", "10/3 PERSANTINE ... ST" are a decimal
+      and a date before ordinary words.
+    - In ALL-CAPS text an abbreviated street type ("ST", "CT", "DR") is a clinical abbreviation unless a ZIP
+      code or a unit vouches for the address: "HR 80-103 SR TO ST", "2 MEDIASTINAL CT" are vitals and tubes, while
+      "12 OAK ST APT 4" and "12 OAK ST, BOSTON, MA 02118" stay addresses.
+    Found on the tune half's nursing notes (9 of the 9 false addresses there came from this rule)."""
+    start, end = match.span("value")
+    text = match.string
+    if number_is_no_house_number(text, start):
+        return None
+    suffix = match.group("suffix").rstrip(".").casefold()
+    if suffix in _SHORTHAND_SUFFIX and _case_of(text, start, end) == "upper":
+        rest = text[match.end("suffix") : end]
+        if not _ZIP.search(rest) and not _UNIT_AFTER.match(rest):
+            return None
+    return (start, end)
+
+
 _INTL_WORD = r"(?:\p{Lu}[\p{L}'.\-]*|\p{Ll}[\p{L}'\-]{2,}|\d{1,3}(?:st|nd|rd|th|\.))"
 STREET_RULES = (
     Rule(
@@ -44,14 +84,16 @@ STREET_RULES = (
             + r"(?:"
             + _STREET_NAME_WORD
             + r"\s+){1,4}"
+            + r"(?P<suffix>"
             + _STREET_SUFFIX_ANYCASE
-            + r"(?![A-Za-z])(?<!\b(?i:dr)(?=\.?\s+\p{Lu}))"
+            + r")(?![A-Za-z])(?<!\b(?i:dr)(?=\.?\s+\p{Lu}))"
             + _UNIT
             + _CITY_STATE_ZIP
             + r")",
             re.VERSION1,
         ),
         0.8,
+        _shorthand_validator,
     ),
     Rule("po_box", _c(r"\b(?P<value>p\.?\s?o\.?\s*box\s+\d{1,6})\b"), 0.8),
     # Street type first, house number last: "Via Tasso 129", "Rue de Piétrain 371", "ul. Chrzanowska 61".

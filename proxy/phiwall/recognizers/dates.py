@@ -30,8 +30,9 @@ DOB_RULES = (
 
 # --- Month/day dates without a year ("since 8/11"): common in notes, but so are fractions ("1/2 NS", "5/5") ---
 _VENT_SETTING = re.compile(
-    r"\b(?:psv?|peep|c?pap|bi-?pap|settings?|vent|s?imv|a/?c|ps|wean\w*(?:\s+\w+){0,2}\s+to|pain|rat(?:ing|ed|es?)"
-    r"|scores?|scale|level|strength|grade)\W*(?:(?:of|at|is|was|to|a|about|around|~)\W+)?$",
+    r"\b(?:psv?|peep|c?pap|bi-?pap|settings?|vent\w*|mask|s?imv|a/?c|ps|wean\w*(?:\s+\w+){0,2}\s+to|pain"
+    r"|rat(?:ing|ed|es?)|scores?|scale|level|strength|grade)\W*(?:(?:of|at|is|was|to|a|as|about|around|~)\W+)?"
+    r"(?:\.?\d+(?:\.\d+)?\s*%\W*)?$",
     re.IGNORECASE,
 )
 
@@ -89,7 +90,7 @@ SHORT_DATE_RULES = (
         "numeric_mdy",
         _c(
             r"(?<![\d/.\-])(?P<value>(?:0?[1-9]|1[0-2])([/\-])(?:0?[1-9]|[12]\d|3[01])\2(?:\d{4}|\d{2}))"
-            r"(?![\d/\-.]\d|\d|[a-z])"
+            r"(?![\d/\-.]\d|\d|[a-z%])"
         ),
         0.6,
         _not_a_setting,

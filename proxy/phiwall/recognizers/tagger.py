@@ -12,7 +12,8 @@ typical mistakes (chosen on the tune-dev groups it never trained on):
 - AGE_OVER_89 must be a number from 90 to 125 with words around it (a bare "91" is a header value or a
   counter, not an age); DATE_TIME must look like a date (a month/day in range, a year, a
   month name, an apostrophe year), not a ventilator setting or a blood pressure;
-- STREET_ADDRESS runs of more than 10 words or without a digit are dropped;
+- STREET_ADDRESS runs of more than 10 words or without a digit are dropped, and so are those that start inside a
+  number or with a decimal ("97.3 Bair Hugger removed");
 - PHONE_NUMBER needs 7+ digits in its run of digits and separators ("212- 476- 8356"), or 4+ after a phone cue
   ("beeper 55037"); an MRN needs 4+ digits ("(turn 19)" is neither).
 """
@@ -25,6 +26,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 from spacy.lang.en.stop_words import STOP_WORDS
 
+from phiwall.recognizers.address import number_is_no_house_number
 from phiwall.recognizers.base import register
 from phiwall.recognizers.location import _STATE_ONLY
 from phiwall.recognizers.person import _case_of
@@ -164,6 +166,8 @@ class PhiTaggerRecognizer(SpacyRecognizer):
             return sum(c.isdigit() for c in value) >= 4
         if r.entity_type == "STREET_ADDRESS":
             if not any(c.isdigit() for c in value) or len(value.split()) > 10:
+                return False
+            if number_is_no_house_number(text, r.start):
                 return False
             # In ALL-CAPS shorthand ("HR 80-103 SR TO ST WITH PVC") an address needs a ZIP or a street word.
             return (

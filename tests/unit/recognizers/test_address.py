@@ -17,6 +17,12 @@ POSITIVES = [
     (addr.StreetAddressRecognizer, "Meet me at PSC 1437, Box 3833 APO AA 66791", "PSC 1437, Box 3833 APO AA 66791"),
     (addr.StreetAddressRecognizer, "Apt. 050 on the third floor", "Apt. 050"),
     (addr.ZipCodeRecognizer, "Springfield, MA 01103", "01103"),
+    # ALL-CAPS notes keep real addresses: a full street word, or an abbreviation vouched for by a unit or a ZIP.
+    (addr.StreetAddressRecognizer, "SON STATES PT LIVES ALONE AT 48 WILLOW STREET SINCE HIS WIFE DIED",
+     "48 WILLOW STREET"),
+    (addr.StreetAddressRecognizer, "DAUGHTER LIVES AT 9 ELM ST APT 2 AND WILL VISIT TOMORROW", "9 ELM ST APT 2"),
+    (addr.StreetAddressRecognizer, "HOME ADDRESS 77 BAY RD, SALEM, MA 01970 PER FAMILY MEETING",
+     "77 BAY RD, SALEM, MA 01970"),
 ]  # fmt: skip
 
 
@@ -28,7 +34,13 @@ def test_found(cls: type, text: str, value: str) -> None:
 @pytest.mark.parametrize(
     "text",
     ["pt is vented via ett 7.5 23 at lip. uo via foley 50-90cc/hr", "RUE DVT WAS THERAPEUTIC ON 600 UNITS",
-     "sats 95-98% on 2L NC. Tolerating diet."],
+     "sats 95-98% on 2L NC. Tolerating diet.",
+     # ALL-CAPS shorthand: ST segment and sinus tachycardia, chest tubes and CT scans, decimals and dates before words.
+     "CARDIAC- HR 85-110 SR TO ST WITH RARE PVC. SBP 140S OVERNIGHT.",
+     "NEURO: MOVES ALL 4 EXTREMITIES TO COMMAND. HEAD CT NEGATIVE",
+     "CHEST TUBES: 2 MEDIASTINAL CT DRAINING SEROSANG FLUID",
+     "RESP: 7.0 TRACH IN PLACE. TOLERATING TRACH COLLAR WITHOUT DISTRESS",
+     "ADMITTED 10/3 PERSANTINE THALLIUM ST CHANGES, NO CHEST PAIN SINCE"],
 )  # fmt: skip
 def test_clinical_shorthand_is_no_address(text: str) -> None:
     assert found(addr.StreetAddressRecognizer(), text) == set()

@@ -44,6 +44,11 @@ NEGATIVES = [
     (ClinicalDateRecognizer, "Continued to wean down to 10/5. Pain rating 3/10."),
     (ClinicalDateRecognizer, "CPT DONE @ 1900. CALLED AT 2030."),
     (ClinicalDateRecognizer, "Pt currently on BIPAP 10/5/12BPM"),
+    # Mask ventilation settings, an FiO2 before a setting, a pain score after "as", a setting glued to a percent.
+    (ClinicalDateRecognizer, "Placed on mask ventilation 10/5 with FiO2 40%."),
+    (ClinicalDateRecognizer, "Remains on CPAP .5% 5/8 overnight, TV low."),
+    (ClinicalDateRecognizer, "She rates the pain as 7/10 on movement."),
+    (ClinicalDateRecognizer, "Overnight on mask ventilation 5/10/40%, ABG pending."),
     (ClinicalDateRecognizer, "DEC 2 MG AND MAY NEED MORE"),
     (ClinicalDateRecognizer, "Should I take 1/2 tablet of metoprolol?"),
     (AgeOver89Recognizer, "T 98 F axillary, 99.1 F oral"),
