@@ -19,8 +19,11 @@ _STREET_SUFFIX = (
     r"|Turnpike|Tpke|Expressway|Broadway)"
 )
 _STREET_SUFFIX_ANYCASE = "(?i:" + _STREET_SUFFIX + r")\.?"
-_UNIT = r"(?:,?\s*(?i:apt|apartment|suite|ste|unit|fl|floor|room|rm|\#)\.?\s*\#?\s*[A-Z0-9\-]{1,6})?"
-_CITY_STATE_ZIP = r"(?:,?\s+[A-Z][A-Za-z.'\-]+(?:\s+[A-Z][A-Za-z.'\-]+){0,2},?\s+[A-Z]{2}\.?(?:\s+\d{5}(?:-\d{4})?)?)?"
+# Named groups `unit` and `zip`: the shorthand validator asks whether either vouches for an address.
+_UNIT = r"(?P<unit>,?\s*(?i:apt|apartment|suite|ste|unit|fl|floor|room|rm|\#)\.?\s*\#?\s*[A-Z0-9\-]{1,6})?"
+_CITY_STATE_ZIP = (
+    r"(?:,?\s+[A-Z][A-Za-z.'\-]+(?:\s+[A-Z][A-Za-z.'\-]+){0,2},?\s+[A-Z]{2}\.?(?:\s+(?P<zip>\d{5}(?:-\d{4})?))?)?"
+)
 _STREET_NAME_WORD = r"(?:\d{1,3}(?:st|nd|rd|th)|[A-Z][A-Za-z'.\-]*)"
 # Title case only: "via foley", "RUE DVT" (right upper extremity) are clinical shorthand.
 _STREET_PREFIX = (
@@ -50,10 +53,6 @@ def number_is_no_house_number(text: str, start: int) -> bool:
     return inside or _DECIMAL_HEAD.match(text, start) is not None
 
 
-_ZIP = re.compile(r"\b\d{5}(?:-\d{4})?\b")
-_UNIT_AFTER = re.compile(r",?\s*(?:(?i:apt|apartment|suite|ste|unit|fl|floor|room|rm)\b|#)")
-
-
 def _shorthand_validator(value: str, match: re.Match[str]) -> tuple[int, int] | None:
     """Reject the number-words-suffix shapes of clinical shorthand, keep real addresses.
 
@@ -68,10 +67,9 @@ def _shorthand_validator(value: str, match: re.Match[str]) -> tuple[int, int] | 
     if number_is_no_house_number(text, start):
         return None
     suffix = match.group("suffix").rstrip(".").casefold()
-    if suffix in _SHORTHAND_SUFFIX and _case_of(text, start, end) == "upper":
-        rest = text[match.end("suffix") : end]
-        if not _ZIP.search(rest) and not _UNIT_AFTER.match(rest):
-            return None
+    vouched = match.group("unit") or match.group("zip")
+    if suffix in _SHORTHAND_SUFFIX and not vouched and _case_of(text, start, end) == "upper":
+        return None
     return (start, end)
 
 

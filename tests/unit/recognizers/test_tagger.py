@@ -52,7 +52,7 @@ DROP = [
     ("SPOKE ALSO TO SON FROM TEXAS. A: COUGH", "TEXAS", "LOCATION"),
     ("HR 80-103 SR TO ST WITH OCCASIONAL PVC. SBP 150", "80-103 SR TO ST WITH OCCASIONAL PVC", "STREET_ADDRESS"),
     ("Temp up to 98.6 warming blanket removed. Cont", "98.6 warming blanket removed. Cont", "STREET_ADDRESS"),
-    ("RESP: 7.0 TRACH IN PLACE. ON COLLAR", "0 TRACH IN PLACE. ON COLLAR", "STREET_ADDRESS"),
+    ("Resp: 7.0 trach in place, on collar", "0 trach in place", "STREET_ADDRESS"),
     ("(turn 19) Thanks for the details", "19", "PHONE_NUMBER"),
     ("(turn 19) Thanks for the details", "19", "MRN"),
 ]
